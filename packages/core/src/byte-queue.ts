@@ -1,0 +1,99 @@
+/**
+ * Received bytes waiting to be parsed. Chunks are kept as given (never copied or concatenated), so
+ * body bytes can leave the engine as views into them. The caller must not reuse a chunk's memory
+ * after handing it over.
+ */
+export class ByteQueue {
+  private chunks: Uint8Array[] = [];
+  /** Offset of the first unread byte in `chunks[0]`. */
+  private offset = 0;
+  private total = 0;
+
+  get length(): number {
+    return this.total;
+  }
+
+  push(chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.total += chunk.length;
+  }
+
+  clear(): void {
+    this.chunks = [];
+    this.offset = 0;
+    this.total = 0;
+  }
+
+  /** The unread part of the first chunk (a view), or an empty array. */
+  head(): Uint8Array {
+    const first = this.chunks[0];
+    if (!first) return EMPTY;
+    return this.offset === 0 ? first : first.subarray(this.offset);
+  }
+
+  /** Marks `count` bytes as read. */
+  skip(count: number): void {
+    let left = count;
+    this.total -= count;
+    while (left > 0) {
+      const first = this.chunks[0];
+      if (!first) throw new RangeError("skip past end of queue");
+      const available = first.length - this.offset;
+      if (left < available) {
+        this.offset += left;
+        return;
+      }
+      left -= available;
+      this.chunks.shift();
+      this.offset = 0;
+    }
+  }
+
+  /** Position of `byte` counted from the first unread byte, searching at most `limit` bytes; -1 if absent. */
+  indexOf(byte: number, limit: number): number {
+    let base = 0;
+    let offset = this.offset;
+    for (const chunk of this.chunks) {
+      const end = Math.min(chunk.length, offset + (limit - base));
+      const found = chunk.subarray(0, end).indexOf(byte, offset);
+      if (found !== -1) return base + found - offset;
+      base += end - offset;
+      if (base >= limit) return -1;
+      offset = 0;
+    }
+    return -1;
+  }
+
+  /** Copies out the next `count` bytes (a copy, because they may span chunks) and marks them read. */
+  take(count: number): Uint8Array {
+    const head = this.head();
+    if (head.length >= count) {
+      const out = head.slice(0, count);
+      this.skip(count);
+      return out;
+    }
+    const out = new Uint8Array(count);
+    let filled = 0;
+    while (filled < count) {
+      const part = this.head();
+      const n = Math.min(part.length, count - filled);
+      out.set(part.subarray(0, n), filled);
+      filled += n;
+      this.skip(n);
+    }
+    return out;
+  }
+
+  /** The byte at `index` from the first unread byte, or -1. */
+  byteAt(index: number): number {
+    let i = index + this.offset;
+    for (const chunk of this.chunks) {
+      if (i < chunk.length) return chunk[i] ?? -1;
+      i -= chunk.length;
+    }
+    return -1;
+  }
+}
+
+const EMPTY = new Uint8Array(0);

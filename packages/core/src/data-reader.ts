@@ -1,0 +1,173 @@
+/**
+ * Frames a DATA body (RFC 5321 §4.1.4, §4.5.2): finds the end of data, removes transparency dots,
+ * applies the line-length and size limits and the bare CR / bare LF policy, and hands body bytes out
+ * as views into the received chunks.
+ *
+ * Security rules (SMTP smuggling, CVE-2023-51764 / CVE-2024-27305 class): a line ends only at CRLF,
+ * and the only end of data is `.` CRLF at the start of a line, i.e. CRLF `.` CRLF. Bare CR and bare
+ * LF never start a line, so `\n.\r\n`, `\r\n.\n`, `\n.\n` and `\r.\r` are body bytes.
+ */
+
+/** What to do with a CR not followed by LF, or an LF not preceded by CR, inside a body. */
+export type LineEndingPolicy = "allow" | "normalize" | "reject";
+
+/** Why a body was refused; the engine answers after the terminating dot (aiosmtpd's delayed reply). */
+export type DataError = "lineTooLong" | "tooMuchData" | "bareLineEnding";
+
+export interface DataReaderLimits {
+  /** Maximum body size in octets (raw, with CRLFs and stuffing dots); 0 = none. */
+  readonly maxSize: number;
+  /** Maximum line length in octets including CRLF, before unstuffing; 0 = none. */
+  readonly maxLineLength: number;
+  readonly lineEndings: LineEndingPolicy;
+}
+
+const CR = 13;
+const LF = 10;
+const DOT = 46;
+const CR_BYTES = new Uint8Array([CR]);
+const LF_BYTES = new Uint8Array([LF]);
+const CRLF_BYTES = new Uint8Array([CR, LF]);
+
+const enum At {
+  /** Just after CRLF (or at the start of the body). */
+  LineStart = 0,
+  /** A line-start dot was seen and dropped. */
+  Dot = 1,
+  /** A line-start dot and CR were seen; the CR is held until we know it is not the terminator. */
+  DotCr = 2,
+  InLine = 3,
+}
+
+export class DataReader {
+  private at = At.LineStart;
+  private lineLength = 0;
+  /** Whether the last byte seen (in any chunk) was a CR that belongs to the body. */
+  private previousCr = false;
+  /** Raw octets counted against the size limit. */
+  size = 0;
+  error: DataError | null = null;
+  done = false;
+  /** Position of the next CR in the current chunk, cached so CR searches stay linear. */
+  private nextCr = -1;
+
+  constructor(private readonly limits: DataReaderLimits) {}
+
+  /**
+   * Consumes bytes from `chunk`, appending body views to `out`. Returns how many bytes were used:
+   * all of them, or fewer when the end of data was found (the rest belongs to the next command).
+   */
+  feed(chunk: Uint8Array, out: Uint8Array[]): number {
+    const n = chunk.length;
+    const strict = this.limits.lineEndings !== "allow";
+    let pos = 0;
+    let segmentStart = 0;
+    this.nextCr = -1;
+    const emit = (end: number): void => {
+      if (end > segmentStart && this.error === null) out.push(chunk.subarray(segmentStart, end));
+    };
+
+    while (pos < n) {
+      if (this.at === At.LineStart) {
+        if (chunk[pos] === DOT) {
+          emit(pos);
+          this.at = At.Dot;
+          this.lineLength = 1;
+          pos++;
+          segmentStart = pos;
+          continue;
+        }
+        this.at = At.InLine;
+        this.lineLength = 0;
+      } else if (this.at === At.Dot) {
+        if (chunk[pos] === CR) {
+          this.at = At.DotCr;
+          pos++;
+          segmentStart = pos;
+          continue;
+        }
+        this.count(1);
+        this.at = At.InLine;
+      } else if (this.at === At.DotCr) {
+        if (chunk[pos] === LF) {
+          // CRLF . CRLF: the preceding CRLF is body, the dot line is not counted.
+          this.done = true;
+          return pos + 1;
+        }
+        // The held CR was a body byte of a dot-stuffed line.
+        this.count(2);
+        if (this.error === null) out.push(CR_BYTES);
+        this.previousCr = true;
+        this.at = At.InLine;
+      }
+
+      // In a line. A CR held over from the previous chunk (or the DotCr case) that is not
+      // followed by LF is a bare CR.
+      if (this.previousCr && pos < n && chunk[pos] !== LF && strict) {
+        this.bareLineEnding(out, LF_BYTES);
+        this.previousCr = false;
+      }
+
+      const lf = chunk.indexOf(LF, pos);
+      const end = lf === -1 ? n : lf + 1;
+      if (strict) {
+        // Bare CRs inside [pos, end - 1): a CR whose next byte is in this segment and is not LF.
+        for (;;) {
+          if (this.nextCr < pos) {
+            const found = chunk.indexOf(CR, pos);
+            this.nextCr = found === -1 ? n : found;
+          }
+          const cr = this.nextCr;
+          if (cr >= end - 1) break;
+          if (chunk[cr + 1] !== LF) {
+            this.count(cr + 1 - pos);
+            emit(cr + 1);
+            segmentStart = cr + 1;
+            this.bareLineEnding(out, LF_BYTES);
+          } else {
+            this.count(cr + 1 - pos);
+          }
+          pos = cr + 1;
+        }
+      }
+      this.count(end - pos);
+      if (lf === -1) {
+        this.previousCr = chunk[n - 1] === CR;
+        pos = n;
+        break;
+      }
+      const crlf = lf > pos ? chunk[lf - 1] === CR : this.previousCr;
+      this.previousCr = false;
+      pos = end;
+      if (crlf) {
+        if (this.limits.maxLineLength > 0 && this.lineLength > this.limits.maxLineLength) {
+          this.fail("lineTooLong");
+        }
+        this.at = At.LineStart;
+      } else if (strict) {
+        // A bare LF: in normalize mode it becomes CRLF; it never starts a new line.
+        emit(lf);
+        segmentStart = end;
+        this.bareLineEnding(out, CRLF_BYTES);
+      }
+    }
+    emit(pos);
+    return n;
+  }
+
+  private count(octets: number): void {
+    this.lineLength += octets;
+    this.size += octets;
+    if (this.limits.maxSize > 0 && this.size > this.limits.maxSize) this.fail("tooMuchData");
+  }
+
+  private bareLineEnding(out: Uint8Array[], replacement: Uint8Array): void {
+    if (this.limits.lineEndings === "reject") this.fail("bareLineEnding");
+    else if (this.error === null) out.push(replacement);
+  }
+
+  /** The first limit crossed wins, as in aiosmtpd; the rest of the body is discarded. */
+  private fail(error: DataError): void {
+    if (this.error === null) this.error = error;
+  }
+}

@@ -1,0 +1,175 @@
+import type { DataError } from "./data-reader.js";
+import type { EsmtpParam } from "./esmtp-params.js";
+import type { ProxyData } from "./proxy-protocol.js";
+import type { Reply } from "./reply.js";
+
+/**
+ * What `ServerConnection.nextEvent()` returns. Events marked "awaits a reply" leave the connection
+ * waiting for `respond()`; nothing further is parsed until then, which is what keeps pipelined
+ * commands answered in order. The others are information; the engine has already queued any reply.
+ */
+export type SmtpEvent =
+  | NeedData
+  | Paused
+  | ProxyHeaderEvent
+  | HelloEvent
+  | MailEvent
+  | RcptEvent
+  | DataStartEvent
+  | BodyChunkEvent
+  | BodyEndEvent
+  | RsetEvent
+  | NoopEvent
+  | QuitEvent
+  | VrfyEvent
+  | StartTlsEvent
+  | AuthEvent
+  | AuthResponseEvent
+  | AuthAbortedEvent
+  | CommandEvent
+  | RejectedEvent
+  | ClosedEvent;
+
+/** No complete input: call `receiveData()` (with an empty array at end of input). */
+export interface NeedData {
+  readonly type: "needData";
+}
+/** Waiting for `tlsEstablished()` after STARTTLS; input is being discarded. */
+export interface Paused {
+  readonly type: "paused";
+}
+export const NEED_DATA: NeedData = Object.freeze({ type: "needData" });
+export const PAUSED: Paused = Object.freeze({ type: "paused" });
+
+/** A PROXY header arrived. Awaits a reply: `respond()` continues with the greeting, `respond(false)` closes. */
+export interface ProxyHeaderEvent {
+  readonly type: "proxyHeader";
+  readonly proxy: ProxyData;
+}
+
+/** HELO, EHLO or LHLO with a host name. Awaits a reply; `responses` is the planned reply (EHLO: every line). */
+export interface HelloEvent {
+  readonly type: "hello";
+  readonly verb: "HELO" | "EHLO" | "LHLO";
+  readonly hostname: string;
+  readonly extended: boolean;
+  readonly responses: readonly string[];
+}
+
+/** MAIL FROM, after every syntax and parameter check. Awaits a reply; a 2xx opens the transaction. */
+export interface MailEvent {
+  readonly type: "mail";
+  /** The addr-spec, or `"<>"` for the null reverse-path (aiosmtpd's form). */
+  readonly address: string;
+  readonly params: readonly EsmtpParam[];
+  /** `KEYWORD` / `KEYWORD=value` strings, aiosmtpd's `mail_options`. */
+  readonly options: readonly string[];
+  readonly smtpUtf8: boolean;
+  readonly body: "7BIT" | "8BITMIME" | null;
+  readonly size: number | null;
+  readonly requireTls: boolean;
+  readonly dsn: { readonly ret: "FULL" | "HDRS" | null; readonly envelopeId: string | null } | null;
+}
+
+/** RCPT TO, after every check. Awaits a reply; a 2xx adds the recipient. */
+export interface RcptEvent {
+  readonly type: "rcpt";
+  readonly address: string;
+  readonly params: readonly EsmtpParam[];
+  readonly options: readonly string[];
+  readonly dsn: {
+    readonly notify: readonly ("NEVER" | "SUCCESS" | "FAILURE" | "DELAY")[] | null;
+    readonly originalRecipient: { readonly type: string; readonly address: string } | null;
+  } | null;
+}
+
+/** A message body begins (after `354`, or with the first BDAT chunk). Information. */
+export interface DataStartEvent {
+  readonly type: "dataStart";
+  readonly via: "DATA" | "BDAT";
+}
+
+/** Body bytes, unstuffed: a view into received memory, valid until the caller reuses it. Information. */
+export interface BodyChunkEvent {
+  readonly type: "bodyChunk";
+  readonly data: Uint8Array;
+}
+
+/**
+ * The body is complete. With `error === null` it awaits a reply: one reply, or in LMTP mode one per
+ * accepted recipient (a single reply is then used for all). With an error (a limit was crossed) the
+ * engine has queued the error reply and ended the transaction; the body must be discarded.
+ */
+export interface BodyEndEvent {
+  readonly type: "bodyEnd";
+  readonly error: DataError | null;
+  /** Body octets as counted for SIZE (raw, before unstuffing). */
+  readonly size: number;
+  /** Accepted recipients, in order; LMTP replies map onto these. */
+  readonly recipients: readonly string[];
+}
+
+export interface RsetEvent {
+  readonly type: "rset";
+}
+export interface NoopEvent {
+  readonly type: "noop";
+  readonly argument: string | null;
+}
+/** Awaits a reply; the connection closes after it is sent. */
+export interface QuitEvent {
+  readonly type: "quit";
+}
+export interface VrfyEvent {
+  readonly type: "vrfy";
+  readonly address: string;
+}
+
+/**
+ * STARTTLS was accepted: `220` is queued and everything received after the STARTTLS line has been
+ * dropped (RFC 3207 §6). Send the output, run the handshake, then call `tlsEstablished()`.
+ */
+export interface StartTlsEvent {
+  readonly type: "startTls";
+}
+
+/** AUTH with a known mechanism. Awaits `challenge()` or `completeAuth()`. */
+export interface AuthEvent {
+  readonly type: "auth";
+  /** Upper-case mechanism name. */
+  readonly mechanism: string;
+  /** Decoded initial response; an empty array for `=`; `null` when none was sent. */
+  readonly initialResponse: Uint8Array | null;
+}
+/** The client's answer to a `334` challenge, decoded. Awaits `challenge()` or `completeAuth()`. */
+export interface AuthResponseEvent {
+  readonly type: "authResponse";
+  readonly response: Uint8Array;
+}
+/** The client cancelled with `*` or sent bad base64; the engine has replied 501. Information. */
+export interface AuthAbortedEvent {
+  readonly type: "authAborted";
+  readonly reason: "cancelled" | "badBase64" | "lineTooLong";
+}
+
+/** A command from `options.commands` (added, or replacing a built-in). Awaits a reply or `runBuiltin()`. */
+export interface CommandEvent {
+  readonly type: "command";
+  readonly verb: string;
+  /** `null` when nothing followed the verb, else the trimmed rest (possibly ""), as aiosmtpd's `arg`. */
+  readonly argument: string | null;
+  readonly builtin: boolean;
+}
+
+/** The engine answered a command with an error by itself (bad syntax, bad sequence, limits). Information. */
+export interface RejectedEvent {
+  readonly type: "rejected";
+  readonly verb: string;
+  readonly reply: Reply;
+}
+
+/** The session is over. Send any remaining output, then close the transport. Returned from then on. */
+export interface ClosedEvent {
+  readonly type: "closed";
+  readonly reason: "quit" | "eof" | "tooManyUnknownCommands" | "callLimit" | "proxyRejected" | "closedByServer";
+}

@@ -1,0 +1,174 @@
+import type { LineEndingPolicy } from "./data-reader.js";
+
+/** A command added or replaced by the program (aiosmtpd: an `smtp_VERB` method with `@syntax`). */
+export interface CommandSpec {
+  /** Shown by `HELP VERB`, e.g. `"PING [ignored]"`. Commands without it are not listed by `HELP`. */
+  readonly syntax?: string;
+  /** Appended to the syntax text in an ESMTP session. */
+  readonly extendedSyntax?: string;
+}
+
+/** Switchable service extensions, each advertised in the EHLO/LHLO reply when on. */
+export interface Extensions {
+  /** RFC 1870; the limit itself is `dataSizeLimit`. Default true. */
+  readonly size?: boolean;
+  /** RFC 6152 `BODY=7BIT|8BITMIME`. aiosmtpd turns it off with `decode_data`. Default true. */
+  readonly eightBitMime?: boolean;
+  /** RFC 6531. Default false, as aiosmtpd's SMTP class. */
+  readonly smtpUtf8?: boolean;
+  /** RFC 2920 (always on in LMTP). Default true. */
+  readonly pipelining?: boolean;
+  /** RFC 2034: an enhanced code on every reply (always on in LMTP). Default true; false sends aiosmtpd's plain texts. */
+  readonly enhancedStatusCodes?: boolean;
+  /** RFC 3030 BDAT. Default true. */
+  readonly chunking?: boolean;
+  /** RFC 3461 parameters (RET, ENVID, NOTIFY, ORCPT), validated and passed to the program. Default false. */
+  readonly dsn?: boolean;
+  /** RFC 8689 `REQUIRETLS` MAIL parameter, offered only under TLS. Default false. */
+  readonly requireTls?: boolean;
+  /** Extra EHLO keywords to advertise, e.g. `"XCLIENT ADDR NAME"`. */
+  readonly keywords?: readonly string[];
+  /** Extra MAIL / RCPT parameter keywords the program accepts (passed through unvalidated). */
+  readonly mailParameters?: readonly string[];
+  readonly rcptParameters?: readonly string[];
+}
+
+export interface AuthOptions {
+  /** Mechanism names offered, e.g. `["PLAIN", "LOGIN"]`; matched case-insensitively. */
+  readonly mechanisms: readonly string[];
+  /** Offer AUTH only on encrypted connections (STARTTLS or implicit TLS). Default true. */
+  readonly requireTls?: boolean;
+  /** Mechanisms still offered in clear when `requireTls` is on (ones that never reveal the secret). */
+  readonly clearTextMechanisms?: readonly string[];
+  /** MAIL, RCPT, DATA, BDAT, HELP and VRFY answer 530 until authenticated. Default false. */
+  readonly required?: boolean;
+}
+
+export interface ConnectionOptions {
+  /** First word of the greeting and of the HELO/EHLO reply. Default `"localhost"`. */
+  readonly hostname?: string;
+  /** Rest of the greeting. Default `"smtpkit"`. */
+  readonly ident?: string;
+  /** LMTP (RFC 2033): LHLO instead of HELO/EHLO and one reply per recipient after the body. */
+  readonly lmtp?: boolean;
+  /** Maximum message size in octets; 0 or null for none. Default 33554432 (aiosmtpd's). */
+  readonly dataSizeLimit?: number | null;
+  /** Command line limit without CRLF, before ESMTP allowances. Default 512. */
+  readonly commandSizeLimit?: number;
+  /** DATA line limit including CRLF. Default 1001. */
+  readonly lineLengthLimit?: number;
+  /** Bare CR / bare LF in message bodies. Default `"allow"` (aiosmtpd's behaviour). */
+  readonly lineEndings?: LineEndingPolicy;
+  /** Local-part length limit (553 past it); 0 = none. Default 0. */
+  readonly localPartLimit?: number;
+  /** Accepted recipients per transaction (452 4.5.3 past it); 0 = none. Default 1000. */
+  readonly maxRecipients?: number;
+  /** Unknown commands allowed before the one that gets 502 and closes. Default 5, as aiosmtpd. */
+  readonly maxUnknownCommands?: number;
+  /** Per-verb call limit per connection: a number for all verbs, or by verb with `"*"` as default (missing keys: 20). */
+  readonly commandCallLimit?: number | Readonly<Record<string, number>> | null;
+  readonly extensions?: Extensions;
+  /** STARTTLS is offered when true. */
+  readonly startTls?: boolean;
+  /** Before TLS only NOOP, EHLO, LHLO, STARTTLS and QUIT are allowed. */
+  readonly requireStartTls?: boolean;
+  /** The connection is already encrypted (implicit TLS, SMTPS). */
+  readonly implicitTls?: boolean;
+  readonly auth?: AuthOptions;
+  /** Expect a PROXY protocol v1/v2 header before the greeting. */
+  readonly proxyProtocol?: boolean;
+  /** Added or replaced commands, by upper-case verb. */
+  readonly commands?: Readonly<Record<string, CommandSpec>>;
+}
+
+export interface ResolvedOptions {
+  readonly hostname: string;
+  readonly ident: string;
+  readonly lmtp: boolean;
+  readonly dataSizeLimit: number;
+  readonly commandSizeLimit: number;
+  readonly lineLengthLimit: number;
+  readonly lineEndings: LineEndingPolicy;
+  readonly localPartLimit: number;
+  readonly maxRecipients: number;
+  readonly maxUnknownCommands: number;
+  readonly commandCallLimit: number | Readonly<Record<string, number>> | null;
+  readonly size: boolean;
+  readonly eightBitMime: boolean;
+  readonly smtpUtf8: boolean;
+  readonly pipelining: boolean;
+  readonly enhancedStatusCodes: boolean;
+  readonly chunking: boolean;
+  readonly dsn: boolean;
+  readonly requireTlsParam: boolean;
+  readonly keywords: readonly string[];
+  readonly mailParameters: ReadonlySet<string>;
+  readonly rcptParameters: ReadonlySet<string>;
+  readonly startTls: boolean;
+  readonly requireStartTls: boolean;
+  readonly implicitTls: boolean;
+  readonly authMechanisms: readonly string[];
+  readonly authRequireTls: boolean;
+  readonly authClearText: ReadonlySet<string>;
+  readonly authRequired: boolean;
+  readonly proxyProtocol: boolean;
+  readonly commands: ReadonlyMap<string, CommandSpec>;
+}
+
+export const DEFAULT_DATA_SIZE_LIMIT = 33554432;
+/** aiosmtpd's CALL_LIMIT_DEFAULT: the limit for verbs missing from a per-verb table. */
+export const DEFAULT_CALL_LIMIT = 20;
+
+export function resolveOptions(options: ConnectionOptions = {}): ResolvedOptions {
+  const ext = options.extensions ?? {};
+  const lmtp = options.lmtp ?? false;
+  const upper = (list: readonly string[] | undefined) =>
+    new Set((list ?? []).map((item) => item.toUpperCase()));
+  const commands = new Map<string, CommandSpec>();
+  for (const [verb, spec] of Object.entries(options.commands ?? {})) {
+    if (!/^[A-Za-z][A-Za-z0-9_-]*$/.test(verb)) throw new TypeError(`Invalid command verb: ${verb}`);
+    commands.set(verb.toUpperCase(), spec);
+  }
+  const limit = options.commandCallLimit ?? null;
+  if (limit !== null && typeof limit !== "number" && typeof limit !== "object") {
+    throw new TypeError("commandCallLimit must be a number or a record of numbers");
+  }
+  if (limit !== null && typeof limit === "object") {
+    for (const value of Object.values(limit)) {
+      if (typeof value !== "number") throw new TypeError("All commandCallLimit values must be numbers");
+    }
+  }
+  return {
+    hostname: options.hostname ?? "localhost",
+    ident: options.ident ?? "smtpkit",
+    lmtp,
+    dataSizeLimit: options.dataSizeLimit === undefined ? DEFAULT_DATA_SIZE_LIMIT : (options.dataSizeLimit ?? 0),
+    commandSizeLimit: options.commandSizeLimit ?? 512,
+    lineLengthLimit: options.lineLengthLimit ?? 1001,
+    lineEndings: options.lineEndings ?? "allow",
+    localPartLimit: options.localPartLimit ?? 0,
+    maxRecipients: options.maxRecipients ?? 1000,
+    maxUnknownCommands: options.maxUnknownCommands ?? 5,
+    commandCallLimit: limit,
+    size: ext.size ?? true,
+    eightBitMime: ext.eightBitMime ?? true,
+    smtpUtf8: ext.smtpUtf8 ?? false,
+    pipelining: lmtp || (ext.pipelining ?? true),
+    enhancedStatusCodes: lmtp || (ext.enhancedStatusCodes ?? true),
+    chunking: ext.chunking ?? true,
+    dsn: ext.dsn ?? false,
+    requireTlsParam: ext.requireTls ?? false,
+    keywords: ext.keywords ?? [],
+    mailParameters: upper(ext.mailParameters),
+    rcptParameters: upper(ext.rcptParameters),
+    startTls: options.startTls ?? false,
+    requireStartTls: (options.startTls ?? false) && (options.requireStartTls ?? false),
+    implicitTls: options.implicitTls ?? false,
+    authMechanisms: (options.auth?.mechanisms ?? []).map((name) => name.toUpperCase()),
+    authRequireTls: options.auth?.requireTls ?? true,
+    authClearText: upper(options.auth?.clearTextMechanisms),
+    authRequired: options.auth?.required ?? false,
+    proxyProtocol: options.proxyProtocol ?? false,
+    commands,
+  };
+}

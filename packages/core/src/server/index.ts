@@ -1,0 +1,12 @@
+export type { Awaitable, Handler, HookResult } from "./handler.js";
+export { type AuthMechanism, authMechanism } from "./mechanisms.js";
+export { Envelope, Session } from "./session.js";
+export { SMTP, syntax, tooManyConnectionsReply } from "./smtp.js";
+export type {
+  Authenticator,
+  AuthResult,
+  CommandDefinition,
+  LoginPassword,
+  SmtpOptions,
+} from "./smtp-options.js";
+export type { ConnectionHandler, PeerAddress, SmtpTransport, TlsInfo } from "./transport.js";

@@ -1,0 +1,71 @@
+import type { CommandSpec, Extensions } from "../options.js";
+import type { LineEndingPolicy } from "../data-reader.js";
+import type { Envelope, Session } from "./session.js";
+import type { SMTP } from "./smtp.js";
+
+/** aiosmtpd's `LoginPassword`: what PLAIN and LOGIN hand to the authenticator. */
+export interface LoginPassword {
+  readonly login: Uint8Array;
+  readonly password: Uint8Array;
+}
+
+/** aiosmtpd's `AuthResult`. A failure always gets a reply here (535 5.7.8 unless `message`). */
+export interface AuthResult {
+  readonly success: boolean;
+  /** Set when the mechanism already sent the final reply itself. */
+  readonly handled?: boolean;
+  readonly message?: string;
+  readonly authData?: unknown;
+}
+
+export type Authenticator = (
+  server: SMTP,
+  session: Session,
+  envelope: Envelope,
+  mechanism: string,
+  authData: unknown,
+) => AuthResult | Promise<AuthResult>;
+
+/** Options of the SMTP class, aiosmtpd's constructor arguments in camelCase. */
+export interface SmtpOptions {
+  /** Default `"localhost"` (aiosmtpd uses a blocking `getfqdn()`; adapters may pass the host name). */
+  readonly hostname?: string;
+  readonly ident?: string;
+  /** Default 33554432; 0 or null for none. */
+  readonly dataSizeLimit?: number | null;
+  /** Default false (aiosmtpd's SMTP class); `serve()` turns it on, as aiosmtpd's Controller does. */
+  readonly enableSmtpUtf8?: boolean;
+  /** `envelope.content` becomes a string; 8BITMIME is no longer offered. */
+  readonly decodeData?: boolean;
+  readonly requireStartTls?: boolean;
+  readonly authRequired?: boolean;
+  /** Default true; implicit TLS counts as TLS. */
+  readonly authRequireTls?: boolean;
+  readonly authExcludeMechanism?: readonly string[];
+  readonly authenticator?: Authenticator;
+  /** Deprecated aiosmtpd form, used by PLAIN/LOGIN only when there is no `authenticator`. */
+  readonly authCallback?: (mechanism: string, login: Uint8Array, password: Uint8Array) => boolean | Promise<boolean>;
+  readonly commandCallLimit?: number | Readonly<Record<string, number>> | null;
+  /** Seconds to wait for a PROXY header; enables the PROXY protocol. */
+  readonly proxyProtocolTimeout?: number | null;
+  /** Addresses / CIDR blocks allowed to send PROXY headers; others are refused. Default: any. */
+  readonly proxyTrust?: readonly string[];
+  /** Idle seconds between commands before `421 4.4.2` and close. Default 300. */
+  readonly timeout?: number;
+  /** Seconds a DATA/BDAT body may take in total. Default 600. */
+  readonly dataTimeout?: number;
+  readonly lmtp?: boolean;
+  readonly lineEndings?: LineEndingPolicy;
+  readonly localPartLimit?: number;
+  readonly maxRecipients?: number;
+  readonly extensions?: Extensions;
+  readonly commandSizeLimit?: number;
+  readonly lineLengthLimit?: number;
+  /** Commands added without subclassing: verb → implementation (returns or pushes the reply). */
+  readonly commands?: Readonly<Record<string, CommandDefinition>>;
+}
+
+export interface CommandDefinition extends CommandSpec {
+  run(server: SMTP, argument: string | null, signal: AbortSignal): Promise<ReplyLikeOrVoid> | ReplyLikeOrVoid;
+}
+type ReplyLikeOrVoid = import("../reply.js").ReplyLike | undefined | void;
