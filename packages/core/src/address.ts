@@ -3,8 +3,9 @@
 // aiosmtpd hands the text after "FROM:"/"TO:" to Python's RFC 5322 parser
 // (email._header_value_parser.get_angle_addr / get_addr_spec) and keeps its addr_spec. That parser
 // is lenient in well-defined ways (comments, source routes, obsolete local parts, a missing ">"),
-// and clients depend on that leniency, so this is a single-pass scanner that reproduces it without
-// the parse tree: every character is looked at once, so hostile input costs linear time.
+// and clients depend on that leniency, so this scanner reproduces it without building a parse tree.
+// It never backtracks except for one retry when "<" is followed by a source route, and nests
+// comments with a counter, so hostile input costs linear time and no stack.
 
 export interface PathOptions {
   /** Accept non-ASCII (already UTF-8-decoded) addresses, as aiosmtpd does when SMTPUTF8 is enabled. */

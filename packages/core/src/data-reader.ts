@@ -29,7 +29,7 @@ const CR_BYTES = new Uint8Array([CR]);
 const LF_BYTES = new Uint8Array([LF]);
 const CRLF_BYTES = new Uint8Array([CR, LF]);
 
-const enum At {
+enum At {
   /** Just after CRLF (or at the start of the body). */
   LineStart = 0,
   /** A line-start dot was seen and dropped. */

@@ -171,5 +171,11 @@ export interface RejectedEvent {
 /** The session is over. Send any remaining output, then close the transport. Returned from then on. */
 export interface ClosedEvent {
   readonly type: "closed";
-  readonly reason: "quit" | "eof" | "tooManyUnknownCommands" | "callLimit" | "proxyRejected" | "closedByServer";
+  readonly reason:
+    | "quit"
+    | "eof"
+    | "tooManyUnknownCommands"
+    | "callLimit"
+    | "proxyRejected"
+    | "closedByServer";
 }

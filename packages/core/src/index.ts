@@ -1,5 +1,6 @@
 export { parsePath, parseVrfyArgument, stripKeyword } from "./address.js";
 export { decodeBase64, encodeBase64 } from "./base64.js";
+export { type CidrMatcher, parseCidrList } from "./cidr.js";
 export type { DataError, LineEndingPolicy } from "./data-reader.js";
 export { LocalProtocolError, RemoteProtocolError, SmtpError } from "./errors.js";
 export { decodeXtext, type EsmtpParam, parseEsmtpParams } from "./esmtp-params.js";
@@ -13,12 +14,11 @@ export {
   type ResolvedOptions,
   resolveOptions,
 } from "./options.js";
-export { parseCidrList, type CidrMatcher } from "./cidr.js";
 export {
-  parseProxyHeader,
   type ProxyData,
   type ProxyParseResult,
   type ProxyTlv,
+  parseProxyHeader,
 } from "./proxy-protocol.js";
 export { formatReply, parseReply, type Reply, type ReplyLike, reply, toReply } from "./reply.js";
 export { type Phase, ServerConnection } from "./server-connection.js";

@@ -126,7 +126,8 @@ export function resolveOptions(options: ConnectionOptions = {}): ResolvedOptions
     new Set((list ?? []).map((item) => item.toUpperCase()));
   const commands = new Map<string, CommandSpec>();
   for (const [verb, spec] of Object.entries(options.commands ?? {})) {
-    if (!/^[A-Za-z][A-Za-z0-9_-]*$/.test(verb)) throw new TypeError(`Invalid command verb: ${verb}`);
+    if (!/^[A-Za-z][A-Za-z0-9_-]*$/.test(verb))
+      throw new TypeError(`Invalid command verb: ${verb}`);
     commands.set(verb.toUpperCase(), spec);
   }
   const limit = options.commandCallLimit ?? null;
@@ -135,14 +136,16 @@ export function resolveOptions(options: ConnectionOptions = {}): ResolvedOptions
   }
   if (limit !== null && typeof limit === "object") {
     for (const value of Object.values(limit)) {
-      if (typeof value !== "number") throw new TypeError("All commandCallLimit values must be numbers");
+      if (typeof value !== "number")
+        throw new TypeError("All commandCallLimit values must be numbers");
     }
   }
   return {
     hostname: options.hostname ?? "localhost",
     ident: options.ident ?? "smtpkit",
     lmtp,
-    dataSizeLimit: options.dataSizeLimit === undefined ? DEFAULT_DATA_SIZE_LIMIT : (options.dataSizeLimit ?? 0),
+    dataSizeLimit:
+      options.dataSizeLimit === undefined ? DEFAULT_DATA_SIZE_LIMIT : (options.dataSizeLimit ?? 0),
     commandSizeLimit: options.commandSizeLimit ?? 512,
     lineLengthLimit: options.lineLengthLimit ?? 1001,
     lineEndings: options.lineEndings ?? "allow",

@@ -14,8 +14,14 @@ import {
   type SmtpEvent,
 } from "./events.js";
 import { BUILTIN_SYNTAX, syntaxText } from "./help.js";
-import { type ConnectionOptions, DEFAULT_CALL_LIMIT, type ResolvedOptions, resolveOptions } from "./options.js";
+import {
+  type ConnectionOptions,
+  DEFAULT_CALL_LIMIT,
+  type ResolvedOptions,
+  resolveOptions,
+} from "./options.js";
 import { parseProxyHeader } from "./proxy-protocol.js";
+import { type CatalogueReply, REPLIES } from "./replies.js";
 import {
   defaultEnhancedCode,
   type EnhancedContext,
@@ -24,7 +30,6 @@ import {
   type ReplyLike,
   toReply,
 } from "./reply.js";
-import { type CatalogueReply, REPLIES } from "./replies.js";
 
 /** Where the engine is in the dialog. */
 export type Phase =
@@ -38,7 +43,13 @@ export type Phase =
   | "closed";
 
 /** Commands allowed before STARTTLS when it is required (aiosmtpd's set, plus LHLO: beyond.md). */
-const ALLOWED_BEFORE_STARTTLS: ReadonlySet<string> = new Set(["NOOP", "EHLO", "LHLO", "STARTTLS", "QUIT"]);
+const ALLOWED_BEFORE_STARTTLS: ReadonlySet<string> = new Set([
+  "NOOP",
+  "EHLO",
+  "LHLO",
+  "STARTTLS",
+  "QUIT",
+]);
 /** Commands that answer 530 until authenticated when AUTH is required (aiosmtpd's set, plus BDAT). */
 const NEED_AUTH: ReadonlySet<string> = new Set(["MAIL", "RCPT", "DATA", "BDAT", "HELP", "VRFY"]);
 /** RFC 4954 §4: AUTH command and response lines may be 12288 octets. */
@@ -51,13 +62,22 @@ const NOTIFY_VALUES = new Set(["NEVER", "SUCCESS", "FAILURE", "DELAY"]);
 
 type Pending =
   | { readonly kind: "proxyHeader" }
-  | { readonly kind: "hello"; readonly verb: "HELO" | "EHLO" | "LHLO"; readonly defaultReply: Reply }
+  | {
+      readonly kind: "hello";
+      readonly verb: "HELO" | "EHLO" | "LHLO";
+      readonly defaultReply: Reply;
+    }
   | { readonly kind: "mail"; readonly address: string }
   | { readonly kind: "rcpt"; readonly address: string }
   | { readonly kind: "bodyEnd" }
   | { readonly kind: "rset" | "noop" | "vrfy" | "quit" }
   | { readonly kind: "auth" }
-  | { readonly kind: "command"; readonly verb: string; readonly argument: string | null; readonly builtin: boolean };
+  | {
+      readonly kind: "command";
+      readonly verb: string;
+      readonly argument: string | null;
+      readonly builtin: boolean;
+    };
 
 interface BdatChunk {
   remaining: number;
@@ -233,7 +253,11 @@ export class ServerConnection {
     if (value === undefined || value === null) {
       reply = pushed === null ? this.defaultReply(pending) : null;
     } else if (Array.isArray(value)) {
-      reply = toReply(value.map((line) => (typeof line === "string" ? line : formatReply(line, true).trimEnd())).join("\r\n"));
+      reply = toReply(
+        value
+          .map((line) => (typeof line === "string" ? line : formatReply(line, true).trimEnd()))
+          .join("\r\n"),
+      );
     } else {
       reply = toReply(value as ReplyLike);
     }
@@ -265,7 +289,10 @@ export class ServerConnection {
     this.takePending("completeAuth()", "auth");
     this.pushedCode = null;
     if (success) this.authenticated = true;
-    this.writeReply(reply ? toReply(reply) : this.catalogue(success ? REPLIES.authOk : REPLIES.authInvalid), "other");
+    this.writeReply(
+      reply ? toReply(reply) : this.catalogue(success ? REPLIES.authOk : REPLIES.authInvalid),
+      "other",
+    );
     this.currentPhase = "command";
   }
 
@@ -285,7 +312,8 @@ export class ServerConnection {
    * gets 554.
    */
   tlsEstablished(options: { accepted?: boolean } = {}): void {
-    if (this.currentPhase !== "paused") throw new LocalProtocolError("tlsEstablished() without STARTTLS");
+    if (this.currentPhase !== "paused")
+      throw new LocalProtocolError("tlsEstablished() without STARTTLS");
     this.input.clear();
     this.tls = true;
     this.tlsRefused = options.accepted === false;
@@ -345,7 +373,8 @@ export class ServerConnection {
     const raw = this.input.take(lf + 1);
     if (this.skippingLongLine || raw.length > limit) {
       this.skippingLongLine = false;
-      if (this.currentPhase === "authResponse") this.abortAuth("lineTooLong", REPLIES.authLineTooLong);
+      if (this.currentPhase === "authResponse")
+        this.abortAuth("lineTooLong", REPLIES.authLineTooLong);
       else this.reject("", REPLIES.commandTooLong);
       return true;
     }
@@ -359,7 +388,8 @@ export class ServerConnection {
 
   /** The longest line buffered before it is treated as too long. */
   private lineBufferLimit(): number {
-    if (this.currentPhase === "authResponse" || this.startsWithAuth()) return AUTH_LINE_LIMIT + CRLF_LENGTH;
+    if (this.currentPhase === "authResponse" || this.startsWithAuth())
+      return AUTH_LINE_LIMIT + CRLF_LENGTH;
     return Math.max(this.options.lineLengthLimit, this.maxCommandSize("MAIL") + CRLF_LENGTH);
   }
 
@@ -457,7 +487,8 @@ export class ServerConnection {
     if (limits === null) return true;
     let left = this.callsLeft.get(verb);
     if (left === undefined) {
-      left = typeof limits === "number" ? limits : (limits[verb] ?? limits["*"] ?? DEFAULT_CALL_LIMIT);
+      left =
+        typeof limits === "number" ? limits : (limits[verb] ?? limits["*"] ?? DEFAULT_CALL_LIMIT);
     }
     if (left <= 0) return false;
     this.callsLeft.set(verb, left - 1);
@@ -465,7 +496,10 @@ export class ServerConnection {
   }
 
   private isBuiltin(verb: string): boolean {
-    return BUILTIN_VERBS.has(verb) && (this.options.lmtp ? verb !== "HELO" && verb !== "EHLO" : verb !== "LHLO");
+    return (
+      BUILTIN_VERBS.has(verb) &&
+      (this.options.lmtp ? verb !== "HELO" && verb !== "EHLO" : verb !== "LHLO")
+    );
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -473,7 +507,11 @@ export class ServerConnection {
 
   private runCommand(verb: string, argument: string | null): void {
     if (this.options.lmtp && (verb === "HELO" || verb === "EHLO")) {
-      this.reject(verb, { code: 500, enhanced: "5.5.1", text: `Error: command "${verb}" not recognized` });
+      this.reject(verb, {
+        code: 500,
+        enhanced: "5.5.1",
+        text: `Error: command "${verb}" not recognized`,
+      });
       return;
     }
     switch (this.isBuiltin(verb) ? verb : "") {
@@ -521,11 +559,16 @@ export class ServerConnection {
       this.finish("tooManyUnknownCommands");
       return;
     }
-    this.reject(verb, { code: 500, enhanced: "5.5.1", text: `Error: command "${verb}" not recognized` });
+    this.reject(verb, {
+      code: 500,
+      enhanced: "5.5.1",
+      text: `Error: command "${verb}" not recognized`,
+    });
   }
 
   private hello(verb: "HELO" | "EHLO" | "LHLO", argument: string | null): void {
-    if (!argument) return this.reject(verb, { code: 501, enhanced: "5.5.4", text: `Syntax: ${verb} hostname` });
+    if (!argument)
+      return this.reject(verb, { code: 501, enhanced: "5.5.4", text: `Syntax: ${verb} hostname` });
     this.resetTransaction();
     const extended = verb !== "HELO";
     const responses = extended ? this.ehloLines() : [`250 ${this.options.hostname}`];
@@ -553,7 +596,9 @@ export class ServerConnection {
     const mechanisms = this.offeredMechanisms();
     if (mechanisms.length > 0) keywords.push(`AUTH ${[...mechanisms].sort().join(" ")}`);
     keywords.push("HELP");
-    return [o.hostname, ...keywords].map((text, i, all) => `250${i === all.length - 1 ? " " : "-"}${text}`);
+    return [o.hostname, ...keywords].map(
+      (text, i, all) => `250${i === all.length - 1 ? " " : "-"}${text}`,
+    );
   }
 
   private offeredMechanisms(): readonly string[] {
@@ -563,27 +608,42 @@ export class ServerConnection {
   }
 
   private vrfy(argument: string | null): void {
-    if (this.options.authRequired && !this.authenticated) return this.reject("VRFY", REPLIES.authRequired);
+    if (this.options.authRequired && !this.authenticated)
+      return this.reject("VRFY", REPLIES.authRequired);
     if (!argument) return this.reject("VRFY", this.syntaxError("VRFY"));
     const address = parseVrfyArgument(argument, this.addressOptions());
     if (address === null) {
-      return this.reject("VRFY", { code: 502, enhanced: "5.1.3", text: `Could not VRFY ${argument}` });
+      return this.reject("VRFY", {
+        code: 502,
+        enhanced: "5.1.3",
+        text: `Could not VRFY ${argument}`,
+      });
     }
     this.await({ kind: "vrfy" }, { type: "vrfy", address });
   }
 
   private help(argument: string | null): void {
-    if (this.options.authRequired && !this.authenticated) return this.reject("HELP", REPLIES.authRequired);
+    if (this.options.authRequired && !this.authenticated)
+      return this.reject("HELP", REPLIES.authRequired);
     const listed = this.helpTable();
     if (argument) {
       const spec = listed.get(argument.toUpperCase());
       if (spec) {
-        this.writeReply(this.plain(250, "2.0.0", `Syntax: ${syntaxText(spec, this.extended)}`), "other");
+        this.writeReply(
+          this.plain(250, "2.0.0", `Syntax: ${syntaxText(spec, this.extended)}`),
+          "other",
+        );
         return;
       }
-      return this.reject("HELP", this.plain(501, "5.5.4", `Supported commands: ${[...listed.keys()].join(" ")}`));
+      return this.reject(
+        "HELP",
+        this.plain(501, "5.5.4", `Supported commands: ${[...listed.keys()].join(" ")}`),
+      );
     }
-    this.writeReply(this.plain(250, "2.0.0", `Supported commands: ${[...listed.keys()].join(" ")}`), "other");
+    this.writeReply(
+      this.plain(250, "2.0.0", `Supported commands: ${[...listed.keys()].join(" ")}`),
+      "other",
+    );
   }
 
   /** Commands listed by HELP, alphabetically: built-ins available here plus added ones with a syntax. */
@@ -603,13 +663,15 @@ export class ServerConnection {
 
   private mail(argument: string | null): void {
     if (!this.greeted) return this.reject("MAIL", REPLIES.sendHelo);
-    if (this.options.authRequired && !this.authenticated) return this.reject("MAIL", REPLIES.authRequired);
+    if (this.options.authRequired && !this.authenticated)
+      return this.reject("MAIL", REPLIES.authRequired);
     const syntax = this.syntaxError("MAIL");
     const pathText = argument === null ? null : stripKeyword(argument, "FROM:");
     if (pathText === null) return this.reject("MAIL", syntax);
     const path = parsePath(pathText, this.addressOptions());
     if (!path.ok) return this.reject("MAIL", REPLIES.malformedAddress);
-    if (path.address === "" || (path.rest !== "" && !this.extended)) return this.reject("MAIL", syntax);
+    if (path.address === "" || (path.rest !== "" && !this.extended))
+      return this.reject("MAIL", syntax);
     if (this.inTransaction) return this.reject("MAIL", REPLIES.nestedMail);
     const params = parseEsmtpParams(path.rest);
     if (params === null || hasDuplicates(params)) return this.reject("MAIL", syntax);
@@ -633,14 +695,20 @@ export class ServerConnection {
       } else if (keyword === "SIZE") {
         if (value === null || !/^\d{1,20}$/.test(value)) return this.reject("MAIL", syntax);
         size = Number(value);
-        if (o.dataSizeLimit > 0 && size > o.dataSizeLimit) return this.reject("MAIL", REPLIES.sizeExceeded);
+        if (o.dataSizeLimit > 0 && size > o.dataSizeLimit)
+          return this.reject("MAIL", REPLIES.sizeExceeded);
       } else if (keyword === "RET" && o.dsn) {
         const upper = value?.toUpperCase();
-        if (upper !== "FULL" && upper !== "HDRS") return this.reject("MAIL", this.plain(501, "5.5.4", "Error: RET can only be one of FULL, HDRS"));
+        if (upper !== "FULL" && upper !== "HDRS")
+          return this.reject(
+            "MAIL",
+            this.plain(501, "5.5.4", "Error: RET can only be one of FULL, HDRS"),
+          );
         ret = upper;
       } else if (keyword === "ENVID" && o.dsn) {
         const decoded = value === null ? null : decodeXtext(value);
-        if (decoded === null || decoded.length > 100) return this.reject("MAIL", this.plain(501, "5.5.4", "Error: bad ENVID value"));
+        if (decoded === null || decoded.length > 100)
+          return this.reject("MAIL", this.plain(501, "5.5.4", "Error: bad ENVID value"));
         envelopeId = decoded;
       } else if (keyword === "REQUIRETLS" && o.requireTlsParam && this.tls) {
         if (value !== null) return this.reject("MAIL", syntax);
@@ -668,14 +736,16 @@ export class ServerConnection {
 
   private rcpt(argument: string | null): void {
     if (!this.greeted) return this.reject("RCPT", REPLIES.sendHelo);
-    if (this.options.authRequired && !this.authenticated) return this.reject("RCPT", REPLIES.authRequired);
+    if (this.options.authRequired && !this.authenticated)
+      return this.reject("RCPT", REPLIES.authRequired);
     if (!this.inTransaction) return this.reject("RCPT", REPLIES.needMail);
     const syntax = this.syntaxError("RCPT");
     const pathText = argument === null ? null : stripKeyword(argument, "TO:");
     if (pathText === null) return this.reject("RCPT", syntax);
     const path = parsePath(pathText, this.addressOptions());
     if (!path.ok) return this.reject("RCPT", REPLIES.malformedAddress);
-    if (path.address === "" || (path.rest !== "" && !this.extended)) return this.reject("RCPT", syntax);
+    if (path.address === "" || (path.rest !== "" && !this.extended))
+      return this.reject("RCPT", syntax);
     const params = parseEsmtpParams(path.rest);
     if (params === null || hasDuplicates(params)) return this.reject("RCPT", syntax);
 
@@ -693,7 +763,8 @@ export class ServerConnection {
       } else if (keyword === "ORCPT" && o.dsn) {
         const semicolon = value?.indexOf(";") ?? -1;
         const decoded = value && semicolon > 0 ? decodeXtext(value.slice(semicolon + 1)) : null;
-        if (!value || decoded === null) return this.reject("RCPT", this.plain(501, "5.5.4", "Error: bad ORCPT value"));
+        if (!value || decoded === null)
+          return this.reject("RCPT", this.plain(501, "5.5.4", "Error: bad ORCPT value"));
         originalRecipient = { type: value.slice(0, semicolon).toLowerCase(), address: decoded };
       } else if (!o.rcptParameters.has(keyword)) {
         return this.reject("RCPT", REPLIES.rcptParams);
@@ -716,7 +787,8 @@ export class ServerConnection {
 
   private data(argument: string | null): void {
     if (!this.greeted) return this.reject("DATA", REPLIES.sendHelo);
-    if (this.options.authRequired && !this.authenticated) return this.reject("DATA", REPLIES.authRequired);
+    if (this.options.authRequired && !this.authenticated)
+      return this.reject("DATA", REPLIES.authRequired);
     if (this.recipients.length === 0) return this.reject("DATA", REPLIES.needRcpt);
     if (argument !== null) return this.reject("DATA", this.syntaxError("DATA"));
     if (this.bodyVia === "BDAT") return this.reject("DATA", REPLIES.bdatAfterData);
@@ -789,7 +861,10 @@ export class ServerConnection {
     this.await({ kind: "auth" }, { type: "authResponse", response });
   }
 
-  private abortAuth(reason: "cancelled" | "badBase64" | "lineTooLong", entry: CatalogueReply): void {
+  private abortAuth(
+    reason: "cancelled" | "badBase64" | "lineTooLong",
+    entry: CatalogueReply,
+  ): void {
     this.writeReply(this.catalogue(entry), "other");
     this.currentPhase = "command";
     this.queued.push({ type: "authAborted", reason });
@@ -864,7 +939,11 @@ export class ServerConnection {
     }
     if (replyToError) {
       const entry =
-        error === "lineTooLong" ? REPLIES.lineTooLong : error === "tooMuchData" ? REPLIES.tooMuchData : REPLIES.bareLineEnding;
+        error === "lineTooLong"
+          ? REPLIES.lineTooLong
+          : error === "tooMuchData"
+            ? REPLIES.tooMuchData
+            : REPLIES.bareLineEnding;
       this.writeReply(this.catalogue(entry), "data");
     }
     this.resetTransaction();
@@ -873,14 +952,20 @@ export class ServerConnection {
   }
 
   /** LMTP: one reply per accepted recipient; returns the first code. */
-  private respondLmtpBody(value: ReplyLike | readonly ReplyLike[] | null | undefined, pushed: number | null): number {
+  private respondLmtpBody(
+    value: ReplyLike | readonly ReplyLike[] | null | undefined,
+    pushed: number | null,
+  ): number {
     const count = this.recipients.length;
     let first = pushed ?? 250;
     if (value === undefined || value === null) {
-      if (pushed === null) for (let i = 0; i < count; i++) this.writeReply(this.catalogue(REPLIES.ok), "data");
+      if (pushed === null)
+        for (let i = 0; i < count; i++) this.writeReply(this.catalogue(REPLIES.ok), "data");
     } else if (Array.isArray(value)) {
       if (value.length !== count) {
-        throw new LocalProtocolError(`LMTP needs ${count} replies after the body, one per recipient; got ${value.length}`);
+        throw new LocalProtocolError(
+          `LMTP needs ${count} replies after the body, one per recipient; got ${value.length}`,
+        );
       }
       const replies = value.map((item) => toReply(item as ReplyLike));
       first = replies[0]?.code ?? first;
@@ -907,8 +992,10 @@ export class ServerConnection {
 
   private takePending(method: string, kind?: Pending["kind"]): Pending {
     const pending = this.pending;
-    if (!pending || this.currentPhase !== "reply") throw new LocalProtocolError(`${method} with no event awaiting a reply`);
-    if (kind && pending.kind !== kind) throw new LocalProtocolError(`${method} does not answer a ${pending.kind} event`);
+    if (!pending || this.currentPhase !== "reply")
+      throw new LocalProtocolError(`${method} with no event awaiting a reply`);
+    if (kind && pending.kind !== kind)
+      throw new LocalProtocolError(`${method} does not answer a ${pending.kind} event`);
     this.pending = null;
     this.currentPhase = "command";
     return pending;
@@ -982,8 +1069,13 @@ export class ServerConnection {
   }
 
   private catalogue(entry: CatalogueReply): Reply {
-    const withCode = entry.enhanced !== "" && (this.options.enhancedStatusCodes || entry.inPlain === true);
-    return { code: entry.code, enhanced: withCode ? entry.enhanced : undefined, lines: [entry.text] };
+    const withCode =
+      entry.enhanced !== "" && (this.options.enhancedStatusCodes || entry.inPlain === true);
+    return {
+      code: entry.code,
+      enhanced: withCode ? entry.enhanced : undefined,
+      lines: [entry.text],
+    };
   }
 
   private addressOptions(): { smtpUtf8: boolean; localPartLimit: number } {

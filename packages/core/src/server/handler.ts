@@ -1,7 +1,7 @@
 import type { ProxyData } from "../proxy-protocol.js";
 import type { ReplyLike } from "../reply.js";
-import type { SMTP } from "./smtp.js";
 import type { Envelope, Session } from "./session.js";
+import type { SMTP } from "./smtp.js";
 
 export type Awaitable<T> = T | Promise<T>;
 /** A hook's answer: a reply (`"250 OK"` or a `Reply`), or nothing for the default behaviour. */
@@ -17,7 +17,13 @@ export type HookResult = ReplyLike | undefined | null | void;
  * fields are already set when a later hook runs.
  */
 export interface Handler {
-  handleHELO?(server: SMTP, session: Session, envelope: Envelope, hostname: string, signal: AbortSignal): Awaitable<HookResult>;
+  handleHELO?(
+    server: SMTP,
+    session: Session,
+    envelope: Envelope,
+    hostname: string,
+    signal: AbortSignal,
+  ): Awaitable<HookResult>;
   /** Also called for LMTP's LHLO. `responses` is the planned reply; return a list of lines to replace it. */
   handleEHLO?(
     server: SMTP,
@@ -47,7 +53,12 @@ export interface Handler {
    * The whole message is in `envelope.content` / `envelope.originalContent`. In LMTP mode, return
    * a list to give one reply per recipient (in `envelope.rcptTos` order).
    */
-  handleDATA?(server: SMTP, session: Session, envelope: Envelope, signal: AbortSignal): Awaitable<readonly ReplyLike[] | HookResult>;
+  handleDATA?(
+    server: SMTP,
+    session: Session,
+    envelope: Envelope,
+    signal: AbortSignal,
+  ): Awaitable<readonly ReplyLike[] | HookResult>;
   /**
    * Streaming alternative to `handleDATA` (smtpkit's addition): called when the body starts, with
    * a byte stream that applies backpressure to the client. Its promise settles with the reply
@@ -61,19 +72,58 @@ export interface Handler {
     body: ReadableStream<Uint8Array>,
     signal: AbortSignal,
   ): Awaitable<readonly ReplyLike[] | HookResult>;
-  handleRSET?(server: SMTP, session: Session, envelope: Envelope, signal: AbortSignal): Awaitable<HookResult>;
-  handleNOOP?(server: SMTP, session: Session, envelope: Envelope, argument: string | null, signal: AbortSignal): Awaitable<HookResult>;
-  handleQUIT?(server: SMTP, session: Session, envelope: Envelope, signal: AbortSignal): Awaitable<HookResult>;
-  handleVRFY?(server: SMTP, session: Session, envelope: Envelope, address: string, signal: AbortSignal): Awaitable<HookResult>;
+  handleRSET?(
+    server: SMTP,
+    session: Session,
+    envelope: Envelope,
+    signal: AbortSignal,
+  ): Awaitable<HookResult>;
+  handleNOOP?(
+    server: SMTP,
+    session: Session,
+    envelope: Envelope,
+    argument: string | null,
+    signal: AbortSignal,
+  ): Awaitable<HookResult>;
+  handleQUIT?(
+    server: SMTP,
+    session: Session,
+    envelope: Envelope,
+    signal: AbortSignal,
+  ): Awaitable<HookResult>;
+  handleVRFY?(
+    server: SMTP,
+    session: Session,
+    envelope: Envelope,
+    address: string,
+    signal: AbortSignal,
+  ): Awaitable<HookResult>;
   /**
    * Takes over the whole AUTH exchange (aiosmtpd's `handle_AUTH`): use `server.challengeAuth()`,
    * set `session.authenticated`, return the final reply.
    */
-  handleAUTH?(server: SMTP, session: Session, envelope: Envelope, args: string[], signal: AbortSignal): Awaitable<HookResult>;
+  handleAUTH?(
+    server: SMTP,
+    session: Session,
+    envelope: Envelope,
+    args: string[],
+    signal: AbortSignal,
+  ): Awaitable<HookResult>;
   /** A valid PROXY header arrived: return true to go on, false to close. */
-  handlePROXY?(server: SMTP, session: Session, envelope: Envelope, proxyData: ProxyData, signal: AbortSignal): Awaitable<boolean>;
+  handlePROXY?(
+    server: SMTP,
+    session: Session,
+    envelope: Envelope,
+    proxyData: ProxyData,
+    signal: AbortSignal,
+  ): Awaitable<boolean>;
   /** After the STARTTLS handshake: return false to refuse every later command but QUIT (554). */
-  handleSTARTTLS?(server: SMTP, session: Session, envelope: Envelope, signal: AbortSignal): Awaitable<boolean | undefined | void>;
+  handleSTARTTLS?(
+    server: SMTP,
+    session: Session,
+    envelope: Envelope,
+    signal: AbortSignal,
+  ): Awaitable<boolean | undefined | void>;
   /** An exception escaped a hook or command: return the reply (default `500 Error: (Name) message`). */
   handleException?(error: unknown): Awaitable<HookResult>;
   /** Custom AUTH mechanisms, aiosmtpd's `auth_MECHANISM` methods (`auth_CRAM__MD5` → `CRAM-MD5`). */

@@ -1,13 +1,16 @@
 import type { Handler } from "./handler.js";
-import type { AuthResult, LoginPassword } from "./smtp-options.js";
 import type { SMTP } from "./smtp.js";
+import type { AuthResult, LoginPassword } from "./smtp-options.js";
 
 /**
  * A mechanism as the server runs it: given the decoded initial response (or `null`), it talks to
  * the client through `server.challengeAuth()` and returns the result, or `null` when the client
  * aborted (the engine has answered 501 then).
  */
-export type AuthMechanism = (server: SMTP, initialResponse: Uint8Array | null) => Promise<AuthResult | null>;
+export type AuthMechanism = (
+  server: SMTP,
+  initialResponse: Uint8Array | null,
+) => Promise<AuthResult | null>;
 
 const DECODER = new TextDecoder();
 
@@ -26,7 +29,11 @@ class Credentials implements LoginPassword {
 }
 
 /** Checks credentials with the `authenticator`, else the legacy `authCallback`, else fails. */
-async function verify(server: SMTP, mechanism: string, credentials: LoginPassword): Promise<AuthResult> {
+async function verify(
+  server: SMTP,
+  mechanism: string,
+  credentials: LoginPassword,
+): Promise<AuthResult> {
   const { authenticator, authCallback } = server.options;
   if (authenticator) {
     return authenticator(server, server.session, server.envelope, mechanism, credentials);
@@ -80,20 +87,28 @@ const VALID_NAME = /^[A-Z0-9_-]+$/;
 export function handlerMechanisms(handler: Handler): Map<string, AuthMechanism> {
   const found = new Map<string, AuthMechanism>();
   const seen = new Set<string>();
-  for (let proto: object | null = handler; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+  for (
+    let proto: object | null = handler;
+    proto && proto !== Object.prototype;
+    proto = Object.getPrototypeOf(proto)
+  ) {
     for (const key of Object.getOwnPropertyNames(proto)) {
       if (!key.startsWith("auth_") || seen.has(key)) continue;
       seen.add(key);
       const method = (handler as Record<string, unknown>)[key];
       if (typeof method !== "function") continue;
       const declared = (method as { mechanismName?: unknown }).mechanismName;
-      const name = (typeof declared === "string" ? declared : key.slice(5).replaceAll("__", "-")).toUpperCase();
+      const name = (
+        typeof declared === "string" ? declared : key.slice(5).replaceAll("__", "-")
+      ).toUpperCase();
       if (!VALID_NAME.test(name)) throw new TypeError(`Invalid AUTH mechanism name: ${name}`);
       found.set(name, async (server, initialResponse) => {
         const args = [name];
-        if (initialResponse !== null) args.push(initialResponse.length === 0 ? "=" : toBase64(initialResponse));
+        if (initialResponse !== null)
+          args.push(initialResponse.length === 0 ? "=" : toBase64(initialResponse));
         const result: unknown = await method.call(handler, server, args);
-        if (result !== null && typeof result === "object" && "success" in result) return result as AuthResult;
+        if (result !== null && typeof result === "object" && "success" in result)
+          return result as AuthResult;
         if (result === undefined || result === null || result === false) return { success: false };
         return { success: true, authData: result };
       });

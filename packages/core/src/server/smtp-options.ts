@@ -1,5 +1,5 @@
-import type { CommandSpec, Extensions } from "../options.js";
 import type { LineEndingPolicy } from "../data-reader.js";
+import type { CommandSpec, Extensions } from "../options.js";
 import type { Envelope, Session } from "./session.js";
 import type { SMTP } from "./smtp.js";
 
@@ -44,7 +44,11 @@ export interface SmtpOptions {
   readonly authExcludeMechanism?: readonly string[];
   readonly authenticator?: Authenticator;
   /** Deprecated aiosmtpd form, used by PLAIN/LOGIN only when there is no `authenticator`. */
-  readonly authCallback?: (mechanism: string, login: Uint8Array, password: Uint8Array) => boolean | Promise<boolean>;
+  readonly authCallback?: (
+    mechanism: string,
+    login: Uint8Array,
+    password: Uint8Array,
+  ) => boolean | Promise<boolean>;
   readonly commandCallLimit?: number | Readonly<Record<string, number>> | null;
   /** Seconds to wait for a PROXY header; enables the PROXY protocol. */
   readonly proxyProtocolTimeout?: number | null;
@@ -66,6 +70,10 @@ export interface SmtpOptions {
 }
 
 export interface CommandDefinition extends CommandSpec {
-  run(server: SMTP, argument: string | null, signal: AbortSignal): Promise<ReplyLikeOrVoid> | ReplyLikeOrVoid;
+  run(
+    server: SMTP,
+    argument: string | null,
+    signal: AbortSignal,
+  ): Promise<ReplyLikeOrVoid> | ReplyLikeOrVoid;
 }
 type ReplyLikeOrVoid = import("../reply.js").ReplyLike | undefined | void;

@@ -34,14 +34,17 @@ export function syntax(text: string, extended?: string) {
   return (target: unknown, context?: unknown, descriptor?: { value?: unknown }): void => {
     // Standard decorators pass (method, context); legacy ones (prototype, key, descriptor).
     const method = descriptor?.value ?? (typeof target === "function" ? target : undefined);
-    if (typeof method === "function") Object.assign(method, { syntax: text, extendedSyntax: extended });
+    if (typeof method === "function")
+      Object.assign(method, { syntax: text, extendedSyntax: extended });
     void context;
   };
 }
 
 /** The bytes a transport sends to a connection it refuses because the server is full. */
 export function tooManyConnectionsReply(hostname: string): Uint8Array {
-  return ENCODER.encode(formatReply(toReply(`421 4.7.0 ${hostname} Error: too many connections`), true));
+  return ENCODER.encode(
+    formatReply(toReply(`421 4.7.0 ${hostname} Error: too many connections`), true),
+  );
 }
 
 /**
@@ -74,7 +77,8 @@ export class SMTP {
     this.handler = handler;
     this.options = options;
     if (options.proxyProtocolTimeout !== undefined && options.proxyProtocolTimeout !== null) {
-      if (!(options.proxyProtocolTimeout > 0)) throw new RangeError("proxyProtocolTimeout must be > 0");
+      if (!(options.proxyProtocolTimeout > 0))
+        throw new RangeError("proxyProtocolTimeout must be > 0");
     }
     const mechanisms = new Map<string, AuthMechanism>(BUILTIN_MECHANISMS);
     for (const [name, mechanism] of handlerMechanisms(handler)) mechanisms.set(name, mechanism);
@@ -153,7 +157,10 @@ export class SMTP {
    * cancelled with `*` or sent bad base64 (the 501 reply has then been sent). aiosmtpd's
    * `challenge_auth`; `encodeToB64 = false` sends the challenge text as it is.
    */
-  async challengeAuth(challenge: string | Uint8Array, encodeToB64 = true): Promise<Uint8Array | null> {
+  async challengeAuth(
+    challenge: string | Uint8Array,
+    encodeToB64 = true,
+  ): Promise<Uint8Array | null> {
     if (!encodeToB64) {
       const text = typeof challenge === "string" ? challenge : new TextDecoder().decode(challenge);
       return this.challengeRaw(Uint8Array.from(atob(text), (c) => c.charCodeAt(0)));
@@ -246,7 +253,9 @@ export class SMTP {
         this.session.proxyData = event.proxy;
         let accept = true;
         if (h.handlePROXY) {
-          const result = await this.callHook(() => h.handlePROXY?.(this, this.session, this.envelope, event.proxy, signal));
+          const result = await this.callHook(() =>
+            h.handlePROXY?.(this, this.session, this.envelope, event.proxy, signal),
+          );
           accept = result.error === null && Boolean(result.value);
         }
         conn.respond(accept ? undefined : false);
@@ -257,9 +266,18 @@ export class SMTP {
         const hostNameBefore = this.session.hostName;
         const outcome =
           event.verb === "HELO"
-            ? await this.callHook(() => h.handleHELO?.(this, this.session, this.envelope, event.hostname, signal))
+            ? await this.callHook(() =>
+                h.handleHELO?.(this, this.session, this.envelope, event.hostname, signal),
+              )
             : await this.callHook(() =>
-                h.handleEHLO?.(this, this.session, this.envelope, event.hostname, [...event.responses], signal),
+                h.handleEHLO?.(
+                  this,
+                  this.session,
+                  this.envelope,
+                  event.hostname,
+                  [...event.responses],
+                  signal,
+                ),
               );
         this.respond(outcome);
         if (conn.greeted && this.session.hostName === hostNameBefore) {
@@ -270,7 +288,14 @@ export class SMTP {
       }
       case "mail": {
         const outcome = await this.callHook(() =>
-          h.handleMAIL?.(this, this.session, this.envelope, event.address, [...event.options], signal),
+          h.handleMAIL?.(
+            this,
+            this.session,
+            this.envelope,
+            event.address,
+            [...event.options],
+            signal,
+          ),
         );
         const code = this.respond(outcome);
         if (isPositive(code)) {
@@ -285,7 +310,14 @@ export class SMTP {
       case "rcpt": {
         const before = this.envelope.rcptTos.length;
         const outcome = await this.callHook(() =>
-          h.handleRCPT?.(this, this.session, this.envelope, event.address, [...event.options], signal),
+          h.handleRCPT?.(
+            this,
+            this.session,
+            this.envelope,
+            event.address,
+            [...event.options],
+            signal,
+          ),
         );
         const code = this.respond(outcome);
         if (isPositive(code) && this.envelope.rcptTos.length === before) {
@@ -307,17 +339,29 @@ export class SMTP {
         return;
       case "rset": {
         this.envelope = this.createEnvelope();
-        this.respond(await this.callHook(() => h.handleRSET?.(this, this.session, this.envelope, signal)));
+        this.respond(
+          await this.callHook(() => h.handleRSET?.(this, this.session, this.envelope, signal)),
+        );
         return;
       }
       case "noop":
-        this.respond(await this.callHook(() => h.handleNOOP?.(this, this.session, this.envelope, event.argument, signal)));
+        this.respond(
+          await this.callHook(() =>
+            h.handleNOOP?.(this, this.session, this.envelope, event.argument, signal),
+          ),
+        );
         return;
       case "quit":
-        this.respond(await this.callHook(() => h.handleQUIT?.(this, this.session, this.envelope, signal)));
+        this.respond(
+          await this.callHook(() => h.handleQUIT?.(this, this.session, this.envelope, signal)),
+        );
         return;
       case "vrfy":
-        this.respond(await this.callHook(() => h.handleVRFY?.(this, this.session, this.envelope, event.address, signal)));
+        this.respond(
+          await this.callHook(() =>
+            h.handleVRFY?.(this, this.session, this.envelope, event.address, signal),
+          ),
+        );
         return;
       case "startTls":
         await this.startTls();
@@ -380,7 +424,8 @@ export class SMTP {
     if (!hook) return toReply(describe(error));
     try {
       const result = await hook.call(this.handler, error);
-      if (result === undefined || result === null) return toReply("451 4.3.0 Error: internal error");
+      if (result === undefined || result === null)
+        return toReply("451 4.3.0 Error: internal error");
       return toReply(result as ReplyLike);
     } catch (secondary) {
       return toReply(describe(secondary));
@@ -396,7 +441,13 @@ export class SMTP {
       const stream = new BodyStream();
       const body: BodyInProgress = { stream, hook: null, chunks: null, hookSettled: false };
       const hook = this.callHook(() =>
-        h.handleDATAStream?.(this, this.session, this.envelope, stream.stream, this.controller.signal),
+        h.handleDATAStream?.(
+          this,
+          this.session,
+          this.envelope,
+          stream.stream,
+          this.controller.signal,
+        ),
       ).then((outcome) => {
         body.hookSettled = true;
         // A hook that returned early will not read the rest: stop feeding it.
@@ -438,10 +489,15 @@ export class SMTP {
       this.envelope.originalContent = content;
       const decoded = this.decodeContent(content);
       if (decoded === null) {
-        outcome = { value: undefined, error: toReply(plainOrEnhanced("500 Error: strict ASCII mode", "5.6.7", this)) };
+        outcome = {
+          value: undefined,
+          error: toReply(plainOrEnhanced("500 Error: strict ASCII mode", "5.6.7", this)),
+        };
       } else {
         this.envelope.content = decoded;
-        outcome = await this.callHook(() => this.handler.handleDATA?.(this, this.session, this.envelope, this.controller.signal));
+        outcome = await this.callHook(() =>
+          this.handler.handleDATA?.(this, this.session, this.envelope, this.controller.signal),
+        );
       }
     }
     this.respond(outcome);
@@ -484,11 +540,19 @@ export class SMTP {
     this.connection.tlsEstablished({ accepted });
   }
 
-  private async authenticate(mechanismName: string, initialResponse: Uint8Array | null): Promise<void> {
+  private async authenticate(
+    mechanismName: string,
+    initialResponse: Uint8Array | null,
+  ): Promise<void> {
     const h = this.handler;
     if (h.handleAUTH) {
-      const args = initialResponse === null ? [mechanismName] : [mechanismName, encodeForArgs(initialResponse)];
-      const outcome = await this.callHook(() => h.handleAUTH?.(this, this.session, this.envelope, args, this.controller.signal));
+      const args =
+        initialResponse === null
+          ? [mechanismName]
+          : [mechanismName, encodeForArgs(initialResponse)];
+      const outcome = await this.callHook(() =>
+        h.handleAUTH?.(this, this.session, this.envelope, args, this.controller.signal),
+      );
       this.finishAuth(outcome.error ?? (outcome.value as HookResult), null);
       return;
     }
@@ -550,7 +614,9 @@ export class SMTP {
 
   private collectCommands(): void {
     for (const [verb, definition] of Object.entries(this.options.commands ?? {})) {
-      this.customCommands.set(verb.toUpperCase(), (argument) => definition.run(this, argument, this.controller.signal));
+      this.customCommands.set(verb.toUpperCase(), (argument) =>
+        definition.run(this, argument, this.controller.signal),
+      );
     }
     // Methods named smtpVERB on a subclass add (or, when they override a built-in, replace) VERB.
     let proto: object | null = Object.getPrototypeOf(this);
@@ -559,7 +625,9 @@ export class SMTP {
         const match = /^smtp([A-Z][A-Z0-9_-]*)$/.exec(key);
         const method = (this as unknown as Record<string, unknown>)[key];
         if (match?.[1] && typeof method === "function" && !this.customCommands.has(match[1])) {
-          this.customCommands.set(match[1], (argument) => (method as (a: string | null) => unknown).call(this, argument));
+          this.customCommands.set(match[1], (argument) =>
+            (method as (a: string | null) => unknown).call(this, argument),
+          );
         }
       }
       proto = Object.getPrototypeOf(proto);
@@ -572,7 +640,8 @@ export class SMTP {
       const method = (this as unknown as Record<string, unknown>)[`smtp${verb}`] as
         | { syntax?: string; extendedSyntax?: string }
         | undefined;
-      const definition = this.options.commands?.[verb] ?? this.options.commands?.[verb.toLowerCase()];
+      const definition =
+        this.options.commands?.[verb] ?? this.options.commands?.[verb.toLowerCase()];
       const syntaxText = definition?.syntax ?? method?.syntax;
       const extendedSyntax = definition?.extendedSyntax ?? method?.extendedSyntax;
       specs[verb] = {
@@ -599,7 +668,8 @@ export class SMTP {
     const o = this.options;
     const trust = o.proxyTrust && o.proxyTrust.length > 0 ? parseCidrList(o.proxyTrust) : null;
     const proxyEnabled = o.proxyProtocolTimeout !== undefined && o.proxyProtocolTimeout !== null;
-    const peerTrusted = !trust || (this.transport.peer !== null && trust.matches(this.transport.peer.address));
+    const peerTrusted =
+      !trust || (this.transport.peer !== null && trust.matches(this.transport.peer.address));
     const extensions = { ...(o.extensions ?? {}) };
     if (o.decodeData) Object.assign(extensions, { eightBitMime: false });
     if (o.enableSmtpUtf8 !== undefined) Object.assign(extensions, { smtpUtf8: o.enableSmtpUtf8 });
@@ -630,6 +700,8 @@ export class SMTP {
 
   /** Reads from the transport under the idle or data timeout; `null` at end of input or timeout. */
   private async read(): Promise<Uint8Array | null> {
+    // Replies the engine composed by itself must reach the client before we wait for it.
+    await this.flush();
     const phase = this.connection.phase;
     const o = this.options;
     const seconds =
