@@ -11,7 +11,7 @@ declare function atob(data: string): string;
 declare function btoa(data: string): string;
 
 // Web-standard globals used by the runtime-free server layer (present in Node, Deno, Bun, workers).
-declare function setTimeout(callback: () => void, ms?: number): unknown;
+declare function setTimeout(callback: (...args: never[]) => void, ms?: number): unknown;
 declare function clearTimeout(handle: unknown): void;
 declare const console: {
   log(...data: unknown[]): void;

@@ -179,49 +179,49 @@ export class SMTP {
   // ---------------------------------------------------------------------------------------------
   // Built-in commands, overridable. An override calls `super.smtpVERB(argument)` for the default.
 
-  async smtpHELO(_argument: string | null): Promise<void> {
+  async smtpHELO(_argument: string | null): Promise<ReplyLike | void> {
     await this.runBuiltin();
   }
-  async smtpEHLO(_argument: string | null): Promise<void> {
+  async smtpEHLO(_argument: string | null): Promise<ReplyLike | void> {
     await this.runBuiltin();
   }
-  async smtpLHLO(_argument: string | null): Promise<void> {
+  async smtpLHLO(_argument: string | null): Promise<ReplyLike | void> {
     await this.runBuiltin();
   }
-  async smtpMAIL(_argument: string | null): Promise<void> {
+  async smtpMAIL(_argument: string | null): Promise<ReplyLike | void> {
     await this.runBuiltin();
   }
-  async smtpRCPT(_argument: string | null): Promise<void> {
+  async smtpRCPT(_argument: string | null): Promise<ReplyLike | void> {
     await this.runBuiltin();
   }
-  async smtpDATA(_argument: string | null): Promise<void> {
+  async smtpDATA(_argument: string | null): Promise<ReplyLike | void> {
     await this.runBuiltin();
   }
-  async smtpBDAT(_argument: string | null): Promise<void> {
+  async smtpBDAT(_argument: string | null): Promise<ReplyLike | void> {
     await this.runBuiltin();
   }
-  async smtpRSET(_argument: string | null): Promise<void> {
+  async smtpRSET(_argument: string | null): Promise<ReplyLike | void> {
     await this.runBuiltin();
   }
-  async smtpNOOP(_argument: string | null): Promise<void> {
+  async smtpNOOP(_argument: string | null): Promise<ReplyLike | void> {
     await this.runBuiltin();
   }
-  async smtpQUIT(_argument: string | null): Promise<void> {
+  async smtpQUIT(_argument: string | null): Promise<ReplyLike | void> {
     await this.runBuiltin();
   }
-  async smtpVRFY(_argument: string | null): Promise<void> {
+  async smtpVRFY(_argument: string | null): Promise<ReplyLike | void> {
     await this.runBuiltin();
   }
-  async smtpEXPN(_argument: string | null): Promise<void> {
+  async smtpEXPN(_argument: string | null): Promise<ReplyLike | void> {
     await this.runBuiltin();
   }
-  async smtpHELP(_argument: string | null): Promise<void> {
+  async smtpHELP(_argument: string | null): Promise<ReplyLike | void> {
     await this.runBuiltin();
   }
-  async smtpAUTH(_argument: string | null): Promise<void> {
+  async smtpAUTH(_argument: string | null): Promise<ReplyLike | void> {
     await this.runBuiltin();
   }
-  async smtpSTARTTLS(_argument: string | null): Promise<void> {
+  async smtpSTARTTLS(_argument: string | null): Promise<ReplyLike | void> {
     await this.runBuiltin();
   }
 
