@@ -1,5 +1,13 @@
 export type { Awaitable, Handler, HookResult } from "./handler.js";
-export { type AuthMechanism, authMechanism } from "./mechanisms.js";
+export {
+  type AuthMechanism,
+  authMechanism,
+  Credentials,
+  LOGIN,
+  PLAIN,
+  runSasl,
+  verifyCredentials,
+} from "./mechanisms.js";
 export { Envelope, Session } from "./session.js";
 export { SMTP, syntax, tooManyConnectionsReply } from "./smtp.js";
 export type {

@@ -1,3 +1,4 @@
+import type { SaslMechanism } from "../sasl.js";
 import type { Handler } from "./handler.js";
 import type { SMTP } from "./smtp.js";
 import type { AuthResult, LoginPassword } from "./smtp-options.js";
@@ -13,12 +14,15 @@ export type AuthMechanism = (
 ) => Promise<AuthResult | null>;
 
 const DECODER = new TextDecoder();
+const ENCODER = new TextEncoder();
 
 /** aiosmtpd's `LoginPassword`, whose string forms never show the password. */
-class Credentials implements LoginPassword {
+export class Credentials implements LoginPassword {
   constructor(
     readonly login: Uint8Array,
     readonly password: Uint8Array,
+    /** PLAIN's authorization identity ("" when absent). */
+    readonly authzid = "",
   ) {}
   toString(): string {
     return `LoginPassword(login=${DECODER.decode(this.login)}, password=...)`;
@@ -29,53 +33,95 @@ class Credentials implements LoginPassword {
 }
 
 /** Checks credentials with the `authenticator`, else the legacy `authCallback`, else fails. */
-async function verify(
+export async function verifyCredentials(
   server: SMTP,
   mechanism: string,
-  credentials: LoginPassword,
+  credentials: unknown,
 ): Promise<AuthResult> {
   const { authenticator, authCallback } = server.options;
   if (authenticator) {
     return authenticator(server, server.session, server.envelope, mechanism, credentials);
   }
-  if (authCallback) {
-    const ok = await authCallback(mechanism, credentials.login, credentials.password);
+  const pair = credentials as Partial<LoginPassword> | null;
+  if (authCallback && pair?.login instanceof Uint8Array && pair.password instanceof Uint8Array) {
+    const ok = await authCallback(mechanism, pair.login, pair.password);
     return ok ? { success: true, authData: credentials } : { success: false };
   }
   return { success: false };
 }
 
-const plain: AuthMechanism = async (server, initialResponse) => {
-  const response = initialResponse ?? (await server.challengeAuth(""));
-  if (response === null) return null;
-  // authzid NUL authcid NUL passwd (RFC 4616); aiosmtpd ignores the authzid.
-  const parts: Uint8Array[] = [];
-  let start = 0;
-  for (let i = 0; i <= response.length; i++) {
-    if (i === response.length || response[i] === 0) {
-      parts.push(response.subarray(start, i));
-      start = i + 1;
+/** RFC 4616 PLAIN: `authzid NUL authcid NUL passwd`; aiosmtpd ignores the authzid. */
+export const PLAIN: SaslMechanism = {
+  name: "PLAIN",
+  start: () => ({
+    step(response) {
+      if (response === null) return { type: "challenge", challenge: new Uint8Array(0) };
+      const parts: Uint8Array[] = [];
+      let from = 0;
+      for (let i = 0; i <= response.length; i++) {
+        if (i === response.length || response[i] === 0) {
+          parts.push(response.subarray(from, i));
+          from = i + 1;
+        }
+      }
+      const [authzid, login, password] = parts;
+      if (parts.length !== 3 || !authzid || !login || !password) {
+        return { type: "failure", reply: "501 5.5.2 Can't split auth value" };
+      }
+      return {
+        type: "credentials",
+        credentials: new Credentials(login.slice(), password.slice(), DECODER.decode(authzid)),
+      };
+    },
+  }),
+};
+
+/** The LOGIN mechanism with aiosmtpd's challenges (`User Name\0`, `Password\0`). */
+export const LOGIN: SaslMechanism = {
+  name: "LOGIN",
+  start: () => {
+    let user: Uint8Array | null = null;
+    return {
+      step(response) {
+        if (user === null) {
+          if (response === null)
+            return { type: "challenge", challenge: ENCODER.encode("User Name\x00") };
+          user = response.slice();
+          return { type: "challenge", challenge: ENCODER.encode("Password\x00") };
+        }
+        return {
+          type: "credentials",
+          credentials: new Credentials(user, (response ?? new Uint8Array(0)).slice(), ""),
+        };
+      },
+    };
+  },
+};
+
+/** Runs a step-machine mechanism over the connection. */
+export function runSasl(mechanism: SaslMechanism): AuthMechanism {
+  return async (server, initialResponse) => {
+    const tls = server.session.ssl;
+    const exchange = mechanism.start({ hostname: server.hostname, tls });
+    let step = await exchange.step(initialResponse);
+    for (;;) {
+      if (step.type === "challenge") {
+        const answer = await server.challengeAuth(step.challenge);
+        if (answer === null) return null;
+        step = await exchange.step(answer);
+        continue;
+      }
+      if (step.type === "credentials")
+        return verifyCredentials(server, mechanism.name, step.credentials);
+      if (step.type === "success") return { success: true, authData: step.authData };
+      return step.reply === undefined
+        ? { success: false }
+        : { success: false, message: step.reply };
     }
-  }
-  const [, login, password] = parts;
-  if (parts.length !== 3 || !login || !password) {
-    return { success: false, message: "501 5.5.2 Can't split auth value" };
-  }
-  return verify(server, "PLAIN", new Credentials(login.slice(), password.slice()));
-};
+  };
+}
 
-const login: AuthMechanism = async (server, initialResponse) => {
-  const user = initialResponse ?? (await server.challengeAuth("User Name\x00"));
-  if (user === null) return null;
-  const password = await server.challengeAuth("Password\x00");
-  if (password === null) return null;
-  return verify(server, "LOGIN", new Credentials(user, password));
-};
-
-export const BUILTIN_MECHANISMS: ReadonlyMap<string, AuthMechanism> = new Map([
-  ["LOGIN", login],
-  ["PLAIN", plain],
-]);
+export const BUILTIN_MECHANISMS: readonly SaslMechanism[] = [LOGIN, PLAIN];
 
 const VALID_NAME = /^[A-Z0-9_-]+$/;
 

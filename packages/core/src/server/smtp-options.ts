@@ -1,5 +1,6 @@
 import type { LineEndingPolicy } from "../data-reader.js";
 import type { CommandSpec, Extensions } from "../options.js";
+import type { SaslMechanism } from "../sasl.js";
 import type { Envelope, Session } from "./session.js";
 import type { SMTP } from "./smtp.js";
 
@@ -42,6 +43,8 @@ export interface SmtpOptions {
   /** Default true; implicit TLS counts as TLS. */
   readonly authRequireTls?: boolean;
   readonly authExcludeMechanism?: readonly string[];
+  /** More SASL mechanisms (e.g. from `@smtpkit/auth`); PLAIN and LOGIN are built in. */
+  readonly mechanisms?: readonly SaslMechanism[];
   readonly authenticator?: Authenticator;
   /** Deprecated aiosmtpd form, used by PLAIN/LOGIN only when there is no `authenticator`. */
   readonly authCallback?: (

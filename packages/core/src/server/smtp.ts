@@ -6,7 +6,12 @@ import { formatReply, type Reply, type ReplyLike, toReply } from "../reply.js";
 import { ServerConnection } from "../server-connection.js";
 import { BodyStream } from "./body-stream.js";
 import type { Handler, HookResult } from "./handler.js";
-import { type AuthMechanism, BUILTIN_MECHANISMS, handlerMechanisms } from "./mechanisms.js";
+import {
+  type AuthMechanism,
+  BUILTIN_MECHANISMS,
+  handlerMechanisms,
+  runSasl,
+} from "./mechanisms.js";
 import { Envelope, Session } from "./session.js";
 import type { AuthResult, SmtpOptions } from "./smtp-options.js";
 import type { SmtpTransport } from "./transport.js";
@@ -65,6 +70,7 @@ export class SMTP {
   protected transport!: SmtpTransport;
   private readonly controller = new AbortController();
   private readonly mechanisms: Map<string, AuthMechanism>;
+  private readonly safeWithoutTls = new Set<string>();
   private readonly customCommands = new Map<string, (argument: string | null) => unknown>();
   private body: BodyInProgress | null = null;
   private draining = false;
@@ -80,8 +86,16 @@ export class SMTP {
       if (!(options.proxyProtocolTimeout > 0))
         throw new RangeError("proxyProtocolTimeout must be > 0");
     }
-    const mechanisms = new Map<string, AuthMechanism>(BUILTIN_MECHANISMS);
-    for (const [name, mechanism] of handlerMechanisms(handler)) mechanisms.set(name, mechanism);
+    const mechanisms = new Map<string, AuthMechanism>();
+    for (const mechanism of [...BUILTIN_MECHANISMS, ...(options.mechanisms ?? [])]) {
+      mechanisms.set(mechanism.name.toUpperCase(), runSasl(mechanism));
+      if (mechanism.safeWithoutTls) this.safeWithoutTls.add(mechanism.name.toUpperCase());
+    }
+    // aiosmtpd: the handler's auth_NAME methods win over built-ins of the same name.
+    for (const [name, mechanism] of handlerMechanisms(handler)) {
+      mechanisms.set(name, mechanism);
+      this.safeWithoutTls.delete(name);
+    }
     for (const name of options.authExcludeMechanism ?? []) mechanisms.delete(name.toUpperCase());
     this.mechanisms = mechanisms;
     this.collectCommands();
@@ -691,6 +705,7 @@ export class SMTP {
       auth: {
         mechanisms: [...this.mechanisms.keys()],
         requireTls: o.authRequireTls ?? true,
+        clearTextMechanisms: [...this.safeWithoutTls],
         required: o.authRequired ?? false,
       },
       proxyProtocol: proxyEnabled && peerTrusted,
