@@ -812,12 +812,18 @@ test("runtime-free SMTP class: handleDATA and handleDATAStream", async () => {
   );
   ok(transport1.closed, "transport closed after QUIT");
 
-  // 2. handleDATAStream: the body as a web ReadableStream, read slowly (backpressure path).
+  // 2. handleDATAStream: the body as a web ReadableStream, read late and slowly. Backpressure:
+  // while the consumer sleeps, the server must stop pulling from the transport once the stream
+  // holds its high-water mark (256 KiB), so socket reads are still pending when reading starts.
+  const transport2 = memoryTransport([envelopeHead, ...chunked(bytes(`${wire}.\r\n`), 64 * 1024), "QUIT\r\n"]);
   let streamed = "";
   let reads = 0;
+  let unreadWhenConsumerStarted = -1;
   const streaming = {
     async handleDATAStream(_server, _session, envelope, body) {
       ok(body instanceof ReadableStream, "body is a web ReadableStream");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      unreadWhenConsumerStarted = transport2.unread;
       const reader = body.getReader();
       const streamDecoder = new TextDecoder();
       for (;;) {
@@ -825,7 +831,7 @@ test("runtime-free SMTP class: handleDATA and handleDATAStream", async () => {
         if (done) break;
         reads++;
         streamed += streamDecoder.decode(value, { stream: true });
-        if (reads % 4 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
+        if (reads % 128 === 0) await new Promise((resolve) => setTimeout(resolve, 0)); // a slow consumer
       }
       streamed += streamDecoder.decode();
       return `250 2.0.0 Streamed ${envelope.rcptTos.length} recipient(s)`;
@@ -834,10 +840,12 @@ test("runtime-free SMTP class: handleDATA and handleDATAStream", async () => {
       throw new Error("handleDATA must not run when handleDATAStream exists");
     },
   };
-  const transport2 = memoryTransport([envelopeHead, ...chunked(bytes(`${wire}.\r\n`), 64 * 1024), "QUIT\r\n"]);
   await new SMTP(streaming, { hostname: "mx.example" }).run(transport2);
   ok(streamed === plain, `streamed body is the unstuffed body (${streamed.length} vs ${plain.length} chars)`);
   ok(reads > 1, "the body arrived in several reads");
+  // 625 KB in 64 KiB reads: at most ~5 reads fit under the mark, so >= 4 of 11 must be waiting.
+  if (globalThis.SMTPKIT_DEBUG) console.log("unread when consumer started:", unreadWhenConsumerStarted);
+  ok(unreadWhenConsumerStarted >= 4, `backpressure held the transport (${unreadWhenConsumerStarted} reads pending)`);
   equal(
     finalLines(transport2.output).slice(-3),
     ["354 End data with <CR><LF>.<CR><LF>", "250 2.0.0 Streamed 1 recipient(s)", "221 2.0.0 Bye"],

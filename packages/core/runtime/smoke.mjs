@@ -27,7 +27,7 @@ for (const testCase of cases) {
   } catch (error) {
     if (testCase.knownIssue) {
       knownIssues++;
-      console.log(`KNOWN ${testCase.name}\n     ${indent(testCase.knownIssue)}\n     -> ${indent(error?.message ?? error).split("\n")[0]}`);
+      console.log(`KNOWN ${testCase.name}\n     ${indent(testCase.knownIssue)}\n     -> ${indent(String(error?.message ?? error).split("\n").slice(0, 3).join("\n"))}`);
     } else {
       failed++;
       console.log(`FAIL ${testCase.name}\n     ${indent(error?.stack ?? error)}`);

@@ -121,8 +121,9 @@ export class SMTP {
     this.envelope = this.createEnvelope();
     this.connection = new ServerConnection(this.connectionOptions());
     try {
+      // Output is flushed before every read (and by push/challenge/STARTTLS), so a pipelined
+      // batch of commands is answered with one write.
       while (!this.closed) {
-        await this.flush();
         const event = this.connection.nextEvent();
         if (event.type === "closed") break;
         await this.dispatch(event);
