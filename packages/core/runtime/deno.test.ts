@@ -26,7 +26,9 @@ for (const testCase of cases as readonly SharedCase[]) {
       await testCase.run();
       console.warn(`FIXED: "${testCase.name}" passes now; drop its knownIssue in shared-cases.mjs`);
     } catch (error) {
-      console.warn(`known issue still present: ${testCase.knownIssue}\n  -> ${(error as Error).message.split("\n").slice(0, 3).join("\n  ")}`);
+      console.warn(
+        `known issue still present: ${testCase.knownIssue}\n  -> ${(error as Error).message.split("\n").slice(0, 3).join("\n  ")}`,
+      );
     }
   });
 }
@@ -35,12 +37,20 @@ Deno.test("typed use of the built module", () => {
   const conn = new ServerConnection({ hostname: "deno.example" });
   conn.receiveData(new TextEncoder().encode("EHLO c\r\nQUIT\r\n"));
   const seen: string[] = [];
-  for (let event = conn.nextEvent(); event.type !== "needData" && event.type !== "closed"; event = conn.nextEvent()) {
+  for (
+    let event = conn.nextEvent();
+    event.type !== "needData" && event.type !== "closed";
+    event = conn.nextEvent()
+  ) {
     seen.push(event.type);
     if (event.type === "hello" || event.type === "quit") conn.respond();
   }
   const out = new TextDecoder().decode(conn.dataToSend());
-  if (seen.join() !== "hello,quit" || !out.startsWith("220 deno.example smtpkit\r\n") || !out.endsWith("221 2.0.0 Bye\r\n")) {
+  if (
+    seen.join() !== "hello,quit" ||
+    !out.startsWith("220 deno.example smtpkit\r\n") ||
+    !out.endsWith("221 2.0.0 Bye\r\n")
+  ) {
     throw new Error(`unexpected dialog: ${seen.join()} ${JSON.stringify(out)}`);
   }
 });

@@ -22,19 +22,28 @@ for (const testCase of cases) {
     await testCase.run();
     passed++;
     const ms = (performance.now() - started).toFixed(0);
-    if (testCase.knownIssue) console.log(`FIXED ${testCase.name} (${ms} ms): passes now, drop its knownIssue`);
+    if (testCase.knownIssue)
+      console.log(`FIXED ${testCase.name} (${ms} ms): passes now, drop its knownIssue`);
     else console.log(`ok   ${testCase.name} (${ms} ms)`);
   } catch (error) {
     if (testCase.knownIssue) {
       knownIssues++;
-      console.log(`KNOWN ${testCase.name}\n     ${indent(testCase.knownIssue)}\n     -> ${indent(String(error?.message ?? error).split("\n").slice(0, 3).join("\n"))}`);
+      console.log(
+        `KNOWN ${testCase.name}\n     ${indent(testCase.knownIssue)}\n     -> ${indent(
+          String(error?.message ?? error)
+            .split("\n")
+            .slice(0, 3)
+            .join("\n"),
+        )}`,
+      );
     } else {
       failed++;
       console.log(`FAIL ${testCase.name}\n     ${indent(error?.stack ?? error)}`);
     }
   }
 }
-if (knownIssues > 0) console.log(`${runtime}: ${knownIssues} known engine issue(s) still present (not counted)`);
+if (knownIssues > 0)
+  console.log(`${runtime}: ${knownIssues} known engine issue(s) still present (not counted)`);
 console.log(`${runtime}: ${passed} passed, ${failed} failed`);
 if (failed > 0) {
   // Deno and Bun both provide `process` as a global too, but set the code through what exists.

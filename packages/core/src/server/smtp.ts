@@ -120,6 +120,8 @@ export class SMTP {
     this.session = this.createSession();
     this.envelope = this.createEnvelope();
     this.connection = new ServerConnection(this.connectionOptions());
+    // Shut down before the session even started: greet with 421 instead.
+    if (this.draining) this.abort();
     try {
       // Output is flushed before every read (and by push/challenge/STARTTLS), so a pipelined
       // batch of commands is answered with one write.

@@ -56,8 +56,14 @@ export type Part =
   /** Anything else done to the connection between inputs (e.g. `closeConnection()`). */
   | { readonly act: (conn: ServerConnection) => void };
 
-/** Answers an event that awaits a decision. It must call respond()/challenge()/completeAuth()/runBuiltin(). */
-export type Policy = (event: SmtpEvent, conn: ServerConnection, dialog: Dialog) => void;
+/**
+ * Answers an event that awaits a decision: it calls respond()/challenge()/completeAuth()/runBuiltin(),
+ * or returns "defer" to leave the event pending (the driver stops until `resume()`).
+ */
+export type Policy = (event: SmtpEvent, conn: ServerConnection, dialog: Dialog) => void | "defer";
+
+/** A policy that answers nothing: every awaiting event is left pending. */
+export const deferAll: Policy = () => "defer";
 
 /** `\0user\0password` (RFC 4616 PLAIN) is the one credential the default policy accepts. */
 export const GOOD_PLAIN = "\0user\0password";
@@ -90,8 +96,7 @@ export const defaultPolicy: Policy = (event, conn) => {
 export function policy(table: { readonly [K in SmtpEvent["type"]]?: Policy }): Policy {
   return (event, conn, dialog) => {
     const answer = table[event.type];
-    if (answer) answer(event, conn, dialog);
-    else defaultPolicy(event, conn, dialog);
+    return answer ? answer(event, conn, dialog) : defaultPolicy(event, conn, dialog);
   };
 }
 
@@ -126,7 +131,8 @@ export interface DialogOptions {
   readonly maxSteps?: number;
 }
 
-export type DrainStatus = "needData" | "paused" | "closed";
+/** Why the driver stopped: the engine wants input, is paused for TLS, closed, or an answer was deferred. */
+export type DrainStatus = "needData" | "paused" | "closed" | "deferred";
 
 /** One connection under test. */
 export class Dialog {
@@ -167,6 +173,7 @@ export class Dialog {
       let at = 0;
       while (at < bytes.length) {
         if (this.status === "closed") break;
+        if (this.status === "deferred") throw new Error("send() while an answer is deferred: call resume()");
         const size = this.nextSize(bytes.length - at);
         // A fresh copy per chunk: the engine may keep views into it.
         this.feed(bytes.slice(at, at + size));
@@ -182,6 +189,13 @@ export class Dialog {
       part.act(this.conn);
       this.drain();
     }
+    return this.output.slice(before);
+  }
+
+  /** Continues after a deferred answer was given by the test; returns new output. */
+  resume(): string {
+    const before = this.output.length;
+    this.drain();
     return this.output.slice(before);
   }
 
@@ -253,8 +267,11 @@ export class Dialog {
             `${event.type} is documented to await a reply, but the phase is ${this.conn.phase}`,
           );
         }
-        // A policy that does not answer makes the next nextEvent() throw LocalProtocolError.
-        this.policy(event, this.conn, this);
+        // A policy that neither answers nor defers makes the next nextEvent() throw LocalProtocolError.
+        if (this.policy(event, this.conn, this) === "defer") {
+          this.status = "deferred";
+          break;
+        }
       }
       this.collect();
     }
@@ -333,6 +350,7 @@ export function replyCodes(output: string): number[] {
 //   S(enhanced): line          a server line sent only in enhanced mode
 //   S(plain): line             a server line sent only in plain mode
 //   !tls                       the TLS handshake completes (tlsEstablished())
+//   !tls-refused               ... but the program refuses it (tlsEstablished({ accepted: false }))
 //   !eof                       the client closes its side
 //   !closed reason             the engine has closed the session, for this reason
 //
@@ -343,7 +361,7 @@ export type Mode = "enhanced" | "plain";
 
 export type GoldenStep =
   | { readonly kind: "send"; readonly bytes: Uint8Array; readonly source: string }
-  | { readonly kind: "tls" }
+  | { readonly kind: "tls"; readonly accepted: boolean }
   | { readonly kind: "eof" }
   | { readonly kind: "closed"; readonly reason: string }
   | {
@@ -430,8 +448,8 @@ export function parseGolden(file: string, text: string): GoldenSection[] {
       current.steps.push({ kind: "send", bytes: bin(`${raw.slice(3)}\r\n`), source: where });
     } else if (raw.startsWith("B: ")) {
       current.steps.push({ kind: "send", bytes: unescapeBytes(raw.slice(3)), source: where });
-    } else if (raw === "!tls") {
-      current.steps.push({ kind: "tls" });
+    } else if (raw === "!tls" || raw === "!tls-refused") {
+      current.steps.push({ kind: "tls", accepted: raw === "!tls" });
     } else if (raw === "!eof") {
       current.steps.push({ kind: "eof" });
     } else if (raw.startsWith("!closed")) {
@@ -517,8 +535,8 @@ export function runGoldenStepwise(
         break;
       case "tls":
         flush();
-        after = "!tls";
-        actual = d.send({ tls: true });
+        after = step.accepted ? "!tls" : "!tls-refused";
+        actual = d.send({ tls: true, accepted: step.accepted });
         break;
       case "eof":
         flush();
@@ -543,7 +561,7 @@ export function goldenParts(section: GoldenSection): Part[] {
     if (step.kind === "send") bytes.push(step.bytes);
     else if (step.kind === "tls") {
       flush();
-      parts.push({ tls: true });
+      parts.push({ tls: true, accepted: step.accepted });
     } else if (step.kind === "eof") {
       flush();
       parts.push({ eof: true });
