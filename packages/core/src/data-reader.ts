@@ -72,7 +72,8 @@ export class DataReader {
         if (chunk[pos] === DOT) {
           emit(pos);
           this.at = At.Dot;
-          this.lineLength = 1;
+          // The dot is counted (line and size) once we know it is not the terminator.
+          this.lineLength = 0;
           pos++;
           segmentStart = pos;
           continue;
@@ -118,7 +119,8 @@ export class DataReader {
             this.nextCr = found === -1 ? n : found;
           }
           const cr = this.nextCr;
-          if (cr >= end - 1) break;
+          // Stop at the CR of this line's own CRLF (or past the segment): nothing bare is left.
+          if (cr >= end - 1 || (lf !== -1 && cr === lf - 1)) break;
           if (chunk[cr + 1] !== LF) {
             this.count(cr + 1 - pos);
             emit(cr + 1);

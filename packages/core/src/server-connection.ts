@@ -42,16 +42,8 @@ export type Phase =
   | "paused" // STARTTLS accepted, waiting for tlsEstablished()
   | "closed";
 
-/** Commands allowed before STARTTLS when it is required (aiosmtpd's set, plus LHLO: beyond.md). */
-const ALLOWED_BEFORE_STARTTLS: ReadonlySet<string> = new Set([
-  "NOOP",
-  "EHLO",
-  "LHLO",
-  "STARTTLS",
-  "QUIT",
-]);
-/** Commands that answer 530 until authenticated when AUTH is required (aiosmtpd's set, plus BDAT). */
-const NEED_AUTH: ReadonlySet<string> = new Set(["MAIL", "RCPT", "DATA", "BDAT", "HELP", "VRFY"]);
+/** Commands allowed before STARTTLS when it is required (aiosmtpd's set; LMTP adds LHLO: beyond.md). */
+const ALLOWED_BEFORE_STARTTLS: ReadonlySet<string> = new Set(["NOOP", "EHLO", "STARTTLS", "QUIT"]);
 /** RFC 4954 §4: AUTH command and response lines may be 12288 octets. */
 const AUTH_LINE_LIMIT = 12288;
 /** Room for the CRLF after the longest allowed line. */
@@ -107,6 +99,8 @@ export class ServerConnection {
   /** Code of the last reply pushed while an event was pending (a hook that answered by itself). */
   private pushedCode: number | null = null;
   private endOfInput = false;
+  /** Whether any output has been handed to the caller yet. */
+  private outputTaken = false;
   private closedEvent: ClosedEvent | null = null;
   /** Set while a command line longer than the buffer limit is being skipped up to its LF. */
   private skippingLongLine = false;
@@ -182,6 +176,7 @@ export class ServerConnection {
   /** Everything queued for the peer since the last call (empty when nothing is). */
   dataToSend(): Uint8Array {
     if (this.output === "") return EMPTY;
+    this.outputTaken = true;
     const bytes = ENCODER.encode(this.output);
     this.output = "";
     return bytes;
@@ -230,6 +225,21 @@ export class ServerConnection {
    * an LMTP `bodyEnd` a list gives one reply per recipient. `false` after `proxyHeader` closes.
    */
   respond(value?: ReplyLike | readonly ReplyLike[] | false | null): number {
+    if (this.pending?.kind === "bodyEnd" && this.options.lmtp && Array.isArray(value)) {
+      const count = this.recipients.length;
+      if (value.length !== count) {
+        throw new LocalProtocolError(
+          `LMTP needs ${count} replies after the body, one per recipient; got ${value.length}`,
+        );
+      }
+    }
+    // Misuse is refused before anything changes, so the event can still be answered properly.
+    if (this.pending?.kind === "auth") {
+      throw new LocalProtocolError("answer AUTH events with challenge() or completeAuth()");
+    }
+    if (value === false && this.pending?.kind !== "proxyHeader") {
+      throw new LocalProtocolError("respond(false) is only for proxyHeader");
+    }
     const pending = this.takePending("respond()");
     const pushed = this.pushedCode;
     this.pushedCode = null;
@@ -242,10 +252,7 @@ export class ServerConnection {
       this.writeGreeting();
       return 220;
     }
-    if (value === false) throw new LocalProtocolError("respond(false) is only for proxyHeader");
-    if (pending.kind === "auth") {
-      throw new LocalProtocolError("answer AUTH events with challenge() or completeAuth()");
-    }
+    if (value === false || pending.kind === "auth") throw new LocalProtocolError("unreachable");
     if (pending.kind === "bodyEnd" && this.options.lmtp) {
       return this.respondLmtpBody(value, pushed);
     }
@@ -298,10 +305,12 @@ export class ServerConnection {
 
   /** Runs the built-in behaviour for a pending `command` event that replaces a built-in verb. */
   runBuiltin(): void {
-    const pending = this.takePending("runBuiltin()", "command");
-    if (pending.kind !== "command" || !pending.builtin) {
+    const current = this.pending;
+    if (current?.kind === "command" && !current.builtin) {
       throw new LocalProtocolError("runBuiltin() needs a command event for a built-in verb");
     }
+    const pending = this.takePending("runBuiltin()", "command");
+    if (pending.kind !== "command") throw new LocalProtocolError("unreachable");
     this.currentPhase = "command";
     this.runCommand(pending.verb, pending.argument);
   }
@@ -329,6 +338,8 @@ export class ServerConnection {
    */
   closeConnection(reply?: ReplyLike): void {
     if (this.closedEvent) return;
+    // Nothing sent yet: the refusal replaces the greeting (RFC 5321 §3.1: 421 or 554 instead of 220).
+    if (!this.outputTaken) this.output = "";
     if (reply) this.writeReply(toReply(reply), "other");
     this.pending = null;
     this.finish("closedByServer");
@@ -363,19 +374,23 @@ export class ServerConnection {
     const limit = this.lineBufferLimit();
     const lf = this.input.indexOf(LF, limit);
     if (lf === -1) {
-      if (this.input.length >= limit) {
-        // Drop what is buffered and keep dropping until the LF; the reply comes then.
+      if (this.input.length < limit) return false;
+      // Too long: drop it up to its LF (which may already be here), then answer once.
+      const end = this.input.indexOf(LF, this.input.length);
+      if (end === -1) {
         this.input.skip(this.input.length);
         this.skippingLongLine = true;
+        return false;
       }
-      return false;
+      this.input.skip(end + 1);
+      this.skippingLongLine = false;
+      this.answerLongLine();
+      return true;
     }
     const raw = this.input.take(lf + 1);
     if (this.skippingLongLine || raw.length > limit) {
       this.skippingLongLine = false;
-      if (this.currentPhase === "authResponse")
-        this.abortAuth("lineTooLong", REPLIES.authLineTooLong);
-      else this.reject("", REPLIES.commandTooLong);
+      this.answerLongLine();
       return true;
     }
     let end = raw.length;
@@ -384,6 +399,12 @@ export class ServerConnection {
     if (this.currentPhase === "authResponse") this.handleAuthResponse(line);
     else this.handleCommandLine(line);
     return true;
+  }
+
+  private answerLongLine(): void {
+    if (this.currentPhase === "authResponse")
+      this.abortAuth("lineTooLong", REPLIES.authLineTooLong);
+    else this.reject("", REPLIES.commandTooLong);
   }
 
   /** The longest line buffered before it is treated as too long. */
@@ -446,7 +467,12 @@ export class ServerConnection {
       this.reject(verb, REPLIES.lackOfSecurity);
       return;
     }
-    if (this.options.requireStartTls && !this.tls && !ALLOWED_BEFORE_STARTTLS.has(verb)) {
+    if (
+      this.options.requireStartTls &&
+      !this.tls &&
+      !ALLOWED_BEFORE_STARTTLS.has(verb) &&
+      !(verb === "LHLO" && this.options.lmtp)
+    ) {
       this.reject(verb, REPLIES.mustStartTls);
       return;
     }
@@ -571,8 +597,9 @@ export class ServerConnection {
       return this.reject(verb, { code: 501, enhanced: "5.5.4", text: `Syntax: ${verb} hostname` });
     this.resetTransaction();
     const extended = verb !== "HELO";
-    const responses = extended ? this.ehloLines() : [`250 ${this.options.hostname}`];
-    const defaultReply = toReply(responses.join("\r\n"));
+    const lines = extended ? this.ehloKeywords() : [this.options.hostname];
+    const defaultReply: Reply = { code: 250, enhanced: undefined, lines };
+    const responses = lines.map((text, i) => `250${i === lines.length - 1 ? " " : "-"}${text}`);
     this.await(
       { kind: "hello", verb, defaultReply },
       { type: "hello", verb, hostname: argument, extended, responses },
@@ -580,7 +607,7 @@ export class ServerConnection {
   }
 
   /** The EHLO/LHLO reply, aiosmtpd's order with our extensions after 8BITMIME/SMTPUTF8. */
-  private ehloLines(): string[] {
+  private ehloKeywords(): string[] {
     const o = this.options;
     const keywords: string[] = [];
     if (o.size && o.dataSizeLimit > 0) keywords.push(`SIZE ${o.dataSizeLimit}`);
@@ -596,9 +623,7 @@ export class ServerConnection {
     const mechanisms = this.offeredMechanisms();
     if (mechanisms.length > 0) keywords.push(`AUTH ${[...mechanisms].sort().join(" ")}`);
     keywords.push("HELP");
-    return [o.hostname, ...keywords].map(
-      (text, i, all) => `250${i === all.length - 1 ? " " : "-"}${text}`,
-    );
+    return [o.hostname, ...keywords];
   }
 
   private offeredMechanisms(): readonly string[] {
@@ -683,7 +708,17 @@ export class ServerConnection {
     let requireTls = false;
     let ret: "FULL" | "HDRS" | null = null;
     let envelopeId: string | null = null;
-    for (const { keyword, value } of params) {
+    // aiosmtpd checks BODY, then SMTPUTF8, then SIZE, whatever order they came in.
+    const rank = (keyword: string): number =>
+      keyword === "BODY" && o.eightBitMime
+        ? 0
+        : keyword === "SMTPUTF8"
+          ? 1
+          : keyword === "SIZE"
+            ? 2
+            : 3;
+    const ordered = [...params].sort((a, b) => rank(a.keyword) - rank(b.keyword));
+    for (const { keyword, value } of ordered) {
       if (keyword === "BODY" && o.eightBitMime) {
         const upper = value?.toUpperCase();
         if (upper !== "7BIT" && upper !== "8BITMIME") return this.reject("MAIL", REPLIES.bodyValue);
@@ -944,7 +979,9 @@ export class ServerConnection {
           : error === "tooMuchData"
             ? REPLIES.tooMuchData
             : REPLIES.bareLineEnding;
-      this.writeReply(this.catalogue(entry), "data");
+      // LMTP answers the body once per accepted recipient, errors included (RFC 2033 §4.2).
+      const count = this.options.lmtp ? Math.max(1, this.recipients.length) : 1;
+      for (let i = 0; i < count; i++) this.writeReply(this.catalogue(entry), "data");
     }
     this.resetTransaction();
     this.currentPhase = "command";
@@ -962,11 +999,6 @@ export class ServerConnection {
       if (pushed === null)
         for (let i = 0; i < count; i++) this.writeReply(this.catalogue(REPLIES.ok), "data");
     } else if (Array.isArray(value)) {
-      if (value.length !== count) {
-        throw new LocalProtocolError(
-          `LMTP needs ${count} replies after the body, one per recipient; got ${value.length}`,
-        );
-      }
       const replies = value.map((item) => toReply(item as ReplyLike));
       first = replies[0]?.code ?? first;
       for (const reply of replies) this.writeReply(reply, "data");
@@ -1156,8 +1188,6 @@ const EMPTY = new Uint8Array(0);
 /** Decodes bytes already checked to be ASCII (or where non-ASCII is rejected later anyway). */
 function asciiString(bytes: Uint8Array): string {
   let text = "";
-  for (let i = 0; i < bytes.length; i += 0x2000) {
-    text += String.fromCharCode(...bytes.subarray(i, i + 0x2000));
-  }
+  for (let i = 0; i < bytes.length; i++) text += String.fromCharCode(bytes[i] as number);
   return text;
 }

@@ -445,16 +445,17 @@ describe("AUTH through the server", () => {
   });
 
   test("a handler mechanism auth_NAME is offered and used", async () => {
-    const handler = {
-      async auth_NULL__TOKEN(server: SMTP, args: string[]) {
-        const answer = args[1]
-          ? decoder.decode(Uint8Array.from(atob(args[1]), (c) => c.charCodeAt(0)))
-          : "";
-        const response =
-          answer || decoder.decode((await server.challengeAuth("token?")) ?? new Uint8Array());
-        return { success: response === "letmein", authData: "token-user" };
-      },
-    };
+    const handler: Handler & { auth_NULL__TOKEN(server: SMTP, args: string[]): Promise<unknown> } =
+      {
+        async auth_NULL__TOKEN(server: SMTP, args: string[]) {
+          const answer = args[1]
+            ? decoder.decode(Uint8Array.from(atob(args[1]), (c) => c.charCodeAt(0)))
+            : "";
+          const response =
+            answer || decoder.decode((await server.challengeAuth("token?")) ?? new Uint8Array());
+          return { success: response === "letmein", authData: "token-user" };
+        },
+      };
     const { transport } = start(handler, {
       authRequireTls: false,
       authExcludeMechanism: ["LOGIN"],

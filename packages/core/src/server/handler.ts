@@ -126,6 +126,4 @@ export interface Handler {
   ): Awaitable<boolean | undefined | void>;
   /** An exception escaped a hook or command: return the reply (default `500 Error: (Name) message`). */
   handleException?(error: unknown): Awaitable<HookResult>;
-  /** Custom AUTH mechanisms, aiosmtpd's `auth_MECHANISM` methods (`auth_CRAM__MD5` → `CRAM-MD5`). */
-  [hook: `auth_${string}`]: unknown;
 }

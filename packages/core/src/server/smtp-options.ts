@@ -55,7 +55,10 @@ export interface SmtpOptions {
   readonly commandCallLimit?: number | Readonly<Record<string, number>> | null;
   /** Seconds to wait for a PROXY header; enables the PROXY protocol. */
   readonly proxyProtocolTimeout?: number | null;
-  /** Addresses / CIDR blocks allowed to send PROXY headers; others are refused. Default: any. */
+  /**
+   * Addresses / CIDR blocks allowed to send PROXY headers (default: any). Other peers are served as
+   * direct clients: no header is expected from them, and a PROXY line is an unknown command.
+   */
   readonly proxyTrust?: readonly string[];
   /** Idle seconds between commands before `421 4.4.2` and close. Default 300. */
   readonly timeout?: number;

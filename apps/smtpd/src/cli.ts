@@ -1,0 +1,122 @@
+#!/usr/bin/env node
+/**
+ * `smtpkit`: aiosmtpd's command line on smtpkit. Parse (pure, `options.ts`) → load the handler
+ * (`load-handler.ts`) → read the TLS files → bind → drop to `nobody` (unless `-n`) → print one
+ * "listening" line on stderr → serve until SIGINT/SIGTERM, then close gracefully and exit 0.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { hostname as machineHostname } from "node:os";
+import type { Handler } from "@smtpkit/core/server";
+import { type SmtpServer, serve } from "@smtpkit/node";
+import { loadHandler } from "./load-handler.js";
+import { createLogger } from "./log.js";
+import {
+  CliUsageError,
+  formatUsageError,
+  logLevel,
+  PROGRAM,
+  parseArgs,
+  toServeOptions,
+} from "./options.js";
+import { dropToNobody, SETUID_FAILED } from "./privileges.js";
+
+const { version } = createRequire(import.meta.url)("../package.json") as { version: string };
+
+function fail(code: number, text: string): void {
+  process.stderr.write(text);
+  process.exitCode = code;
+}
+
+/** `host:port`, with brackets around an IPv6 host. */
+function hostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** `serve()`, and for "every interface" without IPv6 on the machine, 0.0.0.0 instead of ::. */
+async function listen(
+  handler: Handler,
+  options: ReturnType<typeof toServeOptions>,
+): Promise<SmtpServer> {
+  try {
+    return await serve(handler, options);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (options.host !== "::" || (code !== "EAFNOSUPPORT" && code !== "EADDRNOTAVAIL")) throw error;
+    return serve(handler, { ...options, host: "0.0.0.0" });
+  }
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  const parsed = parseArgs(argv, { version, exists: existsSync });
+  if (parsed.kind === "exit") {
+    process.stdout.write(parsed.stdout);
+    process.stderr.write(parsed.stderr);
+    process.exitCode = parsed.code;
+    return;
+  }
+  const options = parsed.options;
+  const log = createLogger(logLevel(options.debug), (line) => process.stderr.write(line));
+
+  let loaded: Awaited<ReturnType<typeof loadHandler>>;
+  let serveOptions: ReturnType<typeof toServeOptions>;
+  try {
+    loaded = await loadHandler(options.handler, { cwd: process.cwd() });
+    serveOptions = toServeOptions(options, (path) => readFileSync(path), {
+      hostname: machineHostname(),
+    });
+  } catch (error) {
+    if (error instanceof CliUsageError)
+      return fail(error.exitCode, formatUsageError(error.message));
+    throw error;
+  }
+
+  const where = hostPort(options.host, options.port);
+  log.debug(`Attempting to start server on ${where}`);
+  let server: SmtpServer;
+  try {
+    server = await listen(loaded.handler, serveOptions);
+  } catch (error) {
+    return fail(1, `${PROGRAM}: error: cannot listen on ${where}: ${(error as Error).message}\n`);
+  }
+
+  if (options.setuid && !dropToNobody(process, () => readFileSync("/etc/passwd", "utf8"))) {
+    process.stderr.write(`${SETUID_FAILED}\n`);
+    await server.close();
+    process.exit(1);
+  }
+
+  const bound = hostPort(options.host === "" ? "*" : options.host, server.port);
+  log.info(`Server is listening on ${bound}`);
+  process.stderr.write(`${PROGRAM} ${version} listening on ${bound} (${loaded.label})\n`);
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      // A second Ctrl-C: do not wait for open sessions any longer.
+      log.info(`${signal} again: exiting now`);
+      process.exit(1);
+    }
+    stopping = true;
+    log.info(`${signal}: closing the server`);
+    server.close().then(
+      () => {
+        log.debug("Server closed");
+        process.exitCode = 0;
+        // Anything a handler left running (timers, sockets) must not keep the process alive.
+        setTimeout(() => process.exit(0), 1000).unref();
+      },
+      (error: unknown) => {
+        process.stderr.write(`${PROGRAM}: error while closing: ${(error as Error).message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  process.stderr.write(`${PROGRAM}: error: ${(error as Error)?.stack ?? String(error)}\n`);
+  process.exit(1);
+});

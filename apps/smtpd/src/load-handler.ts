@@ -1,0 +1,157 @@
+/**
+ * `-c HANDLER [CLASSARGS...]` → a handler object: aiosmtpd's `parseargs()` handler loading
+ * (`from_cli` when the class has it, else a plain constructor call that takes no arguments).
+ */
+import { existsSync } from "node:fs";
+import { isAbsolute, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import type { Handler } from "@smtpkit/core/server";
+import { Debugging, Sink } from "@smtpkit/handlers";
+import { CliUsageError } from "./options.js";
+
+type HandlerFactory = { fromCli(args: readonly string[]): Handler | Promise<Handler> };
+
+/** Built-in handler names; aiosmtpd's dotted paths are accepted too, to ease moving over. */
+export const BUILTIN_HANDLERS: Readonly<Record<string, HandlerFactory>> = {
+  Debugging,
+  Sink,
+  "aiosmtpd.handlers.Debugging": Debugging,
+  "aiosmtpd.handlers.Sink": Sink,
+};
+
+export interface LoadedHandler {
+  readonly handler: Handler;
+  /** Short name for the "listening" line: `Debugging`, `./my-handler.js`. */
+  readonly label: string;
+}
+
+export interface LoadOptions {
+  /** Module paths are relative to this directory. */
+  readonly cwd: string;
+  /** Module loader (tests may stub it); default: dynamic `import()` of the file URL. */
+  readonly importModule?: (url: string) => Promise<Record<string, unknown>>;
+}
+
+/** Whether `-c` names a file rather than a built-in (`./h.js`, `lib/h.mjs`, `/abs/h.cjs`). */
+export function looksLikePath(name: string): boolean {
+  return /[\\/]/.test(name) || /\.[cm]?js$/i.test(name) || name.startsWith(".");
+}
+
+/** `MODULE#EXPORT` → the module path and the export's name. */
+export function splitExport(spec: string): { path: string; exportName: string | null } {
+  const match = /^(.+)#([A-Za-z_$][\w$]*)$/.exec(spec);
+  return match?.[1] && match[2]
+    ? { path: match[1], exportName: match[2] }
+    : { path: spec, exportName: null };
+}
+
+function isFactory(value: unknown): value is HandlerFactory {
+  return (
+    (typeof value === "function" || (typeof value === "object" && value !== null)) &&
+    typeof (value as { fromCli?: unknown }).fromCli === "function"
+  );
+}
+
+/**
+ * Turns an export into a handler: `fromCli(args)` when it has one; otherwise a class is
+ * constructed without arguments and an object is used as it is, and any CLASSARGS are an error
+ * (`Handler class X takes no arguments`, X being the module as aiosmtpd prints it).
+ */
+export async function instantiate(
+  value: unknown,
+  args: readonly string[],
+  moduleName: string,
+): Promise<Handler> {
+  if (isFactory(value)) {
+    const handler = await value.fromCli(args);
+    if ((typeof handler !== "object" && typeof handler !== "function") || handler === null) {
+      throw new CliUsageError(`${moduleName}: fromCli() did not return a handler`);
+    }
+    return handler;
+  }
+  if (args.length > 0) throw new CliUsageError(`Handler class ${moduleName} takes no arguments`);
+  if (typeof value === "function") {
+    try {
+      return new (value as new () => Handler)();
+    } catch (error) {
+      throw new CliUsageError(
+        `Handler class ${moduleName} cannot be constructed: ${(error as Error).message}`,
+      );
+    }
+  }
+  if (typeof value === "object" && value !== null) return value as Handler;
+  throw new CliUsageError(`Handler module ${moduleName} does not export a handler object or class`);
+}
+
+/** Picks the export: `#NAME`, else `default`, else `handler`. */
+function pickExport(
+  namespace: Record<string, unknown>,
+  exportName: string | null,
+  moduleName: string,
+): unknown {
+  if (exportName !== null) {
+    if (!(exportName in namespace) || namespace[exportName] === undefined) {
+      throw new CliUsageError(`Handler module ${moduleName} has no export "${exportName}"`);
+    }
+    return namespace[exportName];
+  }
+  const fallback = namespace.handler;
+  const main = namespace.default;
+  // A CommonJS `module.exports = { handler }` arrives as both `default` (the exports object) and
+  // a named `handler`: the named one is meant.
+  const cjsWrapper =
+    fallback !== undefined &&
+    typeof main === "object" &&
+    main !== null &&
+    (main as { handler?: unknown }).handler === fallback;
+  if (main !== undefined && !cjsWrapper) return main;
+  if (fallback !== undefined) return fallback;
+  throw new CliUsageError(`Handler module ${moduleName} has no default or "handler" export`);
+}
+
+/** Loads `-c NAME` with its CLASSARGS. Every failure is a `CliUsageError` (exit code 2). */
+export async function loadHandler(
+  spec: { readonly name: string; readonly args: readonly string[] },
+  options: LoadOptions,
+): Promise<LoadedHandler> {
+  const builtin = Object.hasOwn(BUILTIN_HANDLERS, spec.name)
+    ? BUILTIN_HANDLERS[spec.name]
+    : undefined;
+  if (builtin) {
+    try {
+      return {
+        handler: await builtin.fromCli(spec.args),
+        label: spec.name.replace(/^aiosmtpd\.handlers\./, ""),
+      };
+    } catch (error) {
+      throw new CliUsageError((error as Error).message);
+    }
+  }
+  const { path, exportName } = splitExport(spec.name);
+  const file = isAbsolute(path) ? path : resolve(options.cwd, path);
+  if (!existsSync(file)) {
+    if (!looksLikePath(path)) {
+      const names = Object.keys(BUILTIN_HANDLERS).filter((name) => !name.includes("."));
+      throw new CliUsageError(
+        `Unknown handler ${spec.name}: not a built-in (${names.join(", ")}) nor a module file`,
+      );
+    }
+    throw new CliUsageError(`Handler module ${path} not found`);
+  }
+  const importModule =
+    options.importModule ?? ((url: string) => import(url) as Promise<Record<string, unknown>>);
+  let namespace: Record<string, unknown>;
+  try {
+    namespace = await importModule(pathToFileURL(file).href);
+  } catch (error) {
+    const message = (error as Error).message?.split("\n")[0] ?? String(error);
+    throw new CliUsageError(`Cannot import handler module ${path}: ${message}`);
+  }
+  const value = pickExport(namespace, exportName, path);
+  try {
+    return { handler: await instantiate(value, spec.args, path), label: spec.name };
+  } catch (error) {
+    if (error instanceof CliUsageError) throw error;
+    throw new CliUsageError((error as Error).message ?? String(error));
+  }
+}

@@ -1,0 +1,396 @@
+/**
+ * Command line → options, without side effects: aiosmtpd's `parseargs()` (flags, defaults, the
+ * `-l [HOST][:PORT]` rules and its exact error messages) plus smtpkit's extra flags. Nothing here
+ * touches the process; file checks and reads are passed in, so every rule is unit-tested.
+ */
+
+import { parseCidrList } from "@smtpkit/core";
+import { pyStrRepr } from "@smtpkit/handlers";
+import { Command, CommanderError, Option } from "commander";
+
+export const PROGRAM = "smtpkit";
+export const DEFAULT_HOST = "localhost";
+export const DEFAULT_PORT = 8025;
+export const DEFAULT_HANDLER = "Debugging";
+/** smtpkit's default message size limit; unlike aiosmtpd's CLI (no limit), the help text is true. */
+export const DEFAULT_SIZE = 33_554_432;
+
+/** Everything the command line decided, before any file is read or socket opened. */
+export interface CliOptions {
+  /** Switch to user `nobody` after binding (no `-n`). */
+  readonly setuid: boolean;
+  /** `-c` value (built-in name or module path) and the positional CLASSARGS. */
+  readonly handler: { readonly name: string; readonly args: readonly string[] };
+  /** `-s`: the SIZE limit in bytes; 0 means none. */
+  readonly size: number;
+  readonly smtputf8: boolean;
+  /** Number of `-d` flags. */
+  readonly debug: number;
+  /** `""` means every interface (Python's `create_server(host="")`). */
+  readonly host: string;
+  readonly port: number;
+  /** STARTTLS certificate and key paths (both or neither). */
+  readonly tls: { readonly cert: string; readonly key: string } | null;
+  /** `require_starttls`: true unless `--no-requiretls`; only meaningful with `tls`. */
+  readonly requireTls: boolean;
+  /** Implicit-TLS (SMTPS) certificate and key paths (both or neither). */
+  readonly smtps: { readonly cert: string; readonly key: string } | null;
+  readonly lmtp: boolean;
+  readonly hostname: string | null;
+  readonly ident: string | null;
+  /** Idle timeout in seconds. */
+  readonly timeout: number | null;
+  /** PROXY protocol header timeout in seconds; enables the PROXY protocol. */
+  readonly proxyProtocol: number | null;
+  readonly proxyTrust: readonly string[];
+  readonly commandCallLimit: number | null;
+  readonly maxConnections: number | null;
+}
+
+/** `run` with options, or `exit` after `--help`/`--version` or a usage error (code 2). */
+export type ParseResult =
+  | { readonly kind: "run"; readonly options: CliOptions }
+  | {
+      readonly kind: "exit";
+      readonly code: number;
+      readonly stdout: string;
+      readonly stderr: string;
+    };
+
+export interface ParseEnvironment {
+  /** Shown by `-v`; default `"0.0.0"`. */
+  readonly version?: string;
+  /** Whether a path exists (aiosmtpd's `Path.exists()`), relative paths against the cwd. */
+  readonly exists: (path: string) => boolean;
+}
+
+/** A command-line mistake: printed as `smtpkit: error: <message>`, exit code 2 (argparse's). */
+export class CliUsageError extends Error {
+  override name = "CliUsageError";
+  readonly exitCode = 2;
+}
+
+/** argparse's `parser.error()` line. */
+export function formatUsageError(message: string): string {
+  return `${PROGRAM}: error: ${message.replace(/\s*\n\s*/g, " ")}\n`;
+}
+
+interface RawOptions {
+  nosetuid?: boolean;
+  class: string;
+  size?: string;
+  smtputf8?: boolean;
+  debug: number;
+  listen?: string | boolean;
+  smtpscert?: string;
+  smtpskey?: string;
+  tlscert?: string;
+  tlskey?: string;
+  requiretls: boolean;
+  lmtp?: boolean;
+  hostname?: string;
+  ident?: string;
+  timeout?: string;
+  proxyProtocol?: string;
+  proxyTrust?: string[];
+  commandCallLimit?: string;
+  maxConnections?: string;
+}
+
+/** The commander program; `out`/`err` collect what commander would print. */
+export function buildProgram(
+  version: string,
+  out: (text: string) => void,
+  err: (text: string) => void,
+): Command {
+  const program = new Command(PROGRAM)
+    .description("An RFC 5321 SMTP server with extensions (aiosmtpd's command line, on smtpkit).")
+    .version(`${PROGRAM} ${version}`, "-v, --version", "show the program's version number and exit")
+    .option(
+      "-n, --nosetuid",
+      'do not switch to user "nobody" (without -n the server does, and exits if it cannot, e.g. when not run as root)',
+    )
+    .option(
+      "-c, --class <HANDLER>",
+      "the handler: Debugging, Sink, or a path to a JS module (relative to the current directory; " +
+        "its default or `handler` export, or MODULE#NAME) exporting a handler object or a class " +
+        "with an optional static fromCli(args)",
+      DEFAULT_HANDLER,
+    )
+    .option(
+      "-s, --size <SIZE>",
+      `restrict the total size of the incoming message to SIZE bytes via the RFC 1870 SIZE extension (0: no limit) (default: ${DEFAULT_SIZE})`,
+    )
+    .option("-u, --smtputf8", "enable the SMTPUTF8 extension as defined in RFC 6531")
+    .option(
+      "-d, --debug",
+      "increase debugging output; every -d increases the level by one",
+      (_value: string, previous: number) => previous + 1,
+      0,
+    )
+    .option(
+      "-l, --listen [HOST][:PORT]",
+      `host and port to listen on; without PORT, ${DEFAULT_PORT}; with only :PORT, ${DEFAULT_HOST} (default: ${DEFAULT_HOST}:${DEFAULT_PORT})`,
+    )
+    .option("--smtpscert <CERTFILE>", "certificate file for SMTPS (implicit TLS); needs --smtpskey")
+    .option("--smtpskey <KEYFILE>", "key file for SMTPS (implicit TLS); needs --smtpscert")
+    .option("--tlscert <CERTFILE>", "certificate file for STARTTLS; needs --tlskey")
+    .option("--tlskey <KEYFILE>", "key file for STARTTLS; needs --tlscert")
+    .option(
+      "--no-requiretls",
+      "do not require STARTTLS before mail transactions (by default it is required when --tlscert is given)",
+    )
+    .option("--lmtp", "speak LMTP (RFC 2033) instead of SMTP")
+    .option(
+      "--hostname <NAME>",
+      "the server's host name in the greeting and EHLO reply (default: this machine's)",
+    )
+    .option("--ident <TEXT>", "the software name in the 220 greeting (default: smtpkit)")
+    .option(
+      "--timeout <SECONDS>",
+      "idle seconds between commands before 421 and close (default: 300)",
+    )
+    .option(
+      "--proxy-protocol <SECONDS>",
+      "expect a PROXY protocol v1/v2 header first, waiting at most SECONDS for it",
+    )
+    .addOption(
+      new Option(
+        "--proxy-trust <CIDR...>",
+        "addresses or CIDR blocks allowed to send PROXY headers (comma-separated or repeated; default: any); put -- before CLASSARGS that follow it",
+      ),
+    )
+    .option("--command-call-limit <N>", "how often one command may be used per connection")
+    .option("--max-connections <N>", "maximum simultaneous connections (default: unlimited)")
+    .argument("[CLASSARGS...]", "additional arguments passed to the handler's fromCli()")
+    .helpOption("-h, --help", "show this help message and exit")
+    .exitOverride()
+    .configureOutput({ writeOut: out, writeErr: err, outputError: () => {} });
+  return program;
+}
+
+/** Python's `int()` on a command-line string (whitespace, sign and `_` between digits allowed). */
+function pyInt(text: string): number | null {
+  return /^\s*[+-]?\d+(?:_\d+)*\s*$/.test(text) ? Number(text.replace(/_/g, "")) : null;
+}
+
+function positiveInt(flag: string, text: string | undefined, min: number): number | null {
+  if (text === undefined) return null;
+  const value = pyInt(text);
+  if (value === null || !Number.isSafeInteger(value)) {
+    throw new CliUsageError(`argument ${flag}: invalid int value: ${pyStrRepr(text)}`);
+  }
+  if (value < min) throw new CliUsageError(`argument ${flag}: must be at least ${min}`);
+  return value;
+}
+
+function seconds(flag: string, text: string | undefined): number | null {
+  if (text === undefined) return null;
+  const value = /^\s*[+]?(\d+(\.\d*)?|\.\d+)\s*$/.test(text) ? Number(text) : Number.NaN;
+  if (Number.isNaN(value)) {
+    throw new CliUsageError(`argument ${flag}: invalid float value: ${pyStrRepr(text)}`);
+  }
+  if (value <= 0) throw new CliUsageError(`argument ${flag}: must be greater than 0`);
+  return value;
+}
+
+/**
+ * aiosmtpd's `-l` rule: split on the last `:`; no colon → HOST with port 8025; empty host →
+ * localhost; empty port → 8025. (`::0:25` → `::0` port 25; `::1` alone → host `:` port 1.)
+ */
+export function parseListen(listen: string | boolean | undefined): { host: string; port: number } {
+  if (listen === undefined || listen === true || listen === false) {
+    return { host: DEFAULT_HOST, port: DEFAULT_PORT };
+  }
+  const colon = listen.lastIndexOf(":");
+  if (colon === -1) return { host: listen, port: DEFAULT_PORT };
+  const host = listen.slice(0, colon);
+  const portText = listen.slice(colon + 1);
+  let port = DEFAULT_PORT;
+  if (portText !== "") {
+    const value = pyInt(portText);
+    // Python's int() accepts any size; an out-of-range port would only fail later at bind time.
+    if (value === null || value < 0 || value > 65535) {
+      throw new CliUsageError(`Invalid port number: ${portText}`);
+    }
+    port = value;
+  }
+  return { host: host === "" ? DEFAULT_HOST : host, port };
+}
+
+/** aiosmtpd's cert/key pairing and existence checks, in its order. */
+function certPair(
+  prefix: "smtps" | "tls",
+  cert: string | undefined,
+  key: string | undefined,
+  exists: (path: string) => boolean,
+): { cert: string; key: string } | null {
+  // Python's `bool(Path(""))` is True (Path("") is "."), so only an absent flag counts as absent.
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new CliUsageError(`--${prefix}cert and --${prefix}key must be specified together`);
+  }
+  if (cert === undefined || key === undefined) return null;
+  if (!exists(cert)) throw new CliUsageError(`Cert file ${cert} not found`);
+  if (!exists(key)) throw new CliUsageError(`Key file ${key} not found`);
+  return { cert, key };
+}
+
+function validate(raw: RawOptions, classargs: string[], env: ParseEnvironment): CliOptions {
+  // argparse converts `-s` while parsing, so its error comes before the others.
+  const size = positiveInt("-s/--size", raw.size, 0) ?? DEFAULT_SIZE;
+  const { host, port } = parseListen(raw.listen);
+  const smtps = certPair("smtps", raw.smtpscert, raw.smtpskey, env.exists);
+  const tls = certPair("tls", raw.tlscert, raw.tlskey, env.exists);
+  const proxyProtocol = seconds("--proxy-protocol", raw.proxyProtocol);
+  const proxyTrust = (raw.proxyTrust ?? [])
+    .flatMap((entry) => entry.split(","))
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== "");
+  if (raw.proxyTrust !== undefined) {
+    if (proxyProtocol === null) throw new CliUsageError("--proxy-trust requires --proxy-protocol");
+    if (proxyTrust.length === 0)
+      throw new CliUsageError("argument --proxy-trust: expected an address or CIDR block");
+    try {
+      parseCidrList(proxyTrust);
+    } catch (error) {
+      throw new CliUsageError(`argument --proxy-trust: ${(error as Error).message}`);
+    }
+  }
+  if (raw.hostname !== undefined && !/^[^\s]+$/.test(raw.hostname)) {
+    throw new CliUsageError(`argument --hostname: invalid host name: ${pyStrRepr(raw.hostname)}`);
+  }
+  return {
+    setuid: raw.nosetuid !== true,
+    handler: { name: raw.class, args: classargs },
+    size,
+    smtputf8: raw.smtputf8 === true,
+    debug: raw.debug,
+    host,
+    port,
+    tls,
+    requireTls: raw.requiretls,
+    smtps,
+    lmtp: raw.lmtp === true,
+    hostname: raw.hostname ?? null,
+    ident: raw.ident ?? null,
+    timeout: seconds("--timeout", raw.timeout),
+    proxyProtocol,
+    proxyTrust,
+    commandCallLimit: positiveInt("--command-call-limit", raw.commandCallLimit, 1),
+    maxConnections: positiveInt("--max-connections", raw.maxConnections, 1),
+  };
+}
+
+/**
+ * Parses `argv` (without `node` and the script). Never throws for user mistakes and never exits:
+ * the caller prints `stdout`/`stderr` and exits with `code`.
+ */
+export function parseArgs(argv: readonly string[], env: ParseEnvironment): ParseResult {
+  let stdout = "";
+  let stderr = "";
+  const program = buildProgram(
+    env.version ?? "0.0.0",
+    (text) => {
+      stdout += text;
+    },
+    (text) => {
+      stderr += text;
+    },
+  );
+  try {
+    program.parse([...argv], { from: "user" });
+    return { kind: "run", options: validate(program.opts<RawOptions>(), program.args, env) };
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version: commander already wrote the text through writeOut.
+      if (error.exitCode === 0) return { kind: "exit", code: 0, stdout, stderr };
+      const message = error.message.replace(/^error: /, "");
+      return { kind: "exit", code: 2, stdout, stderr: stderr + formatUsageError(message) };
+    }
+    if (error instanceof CliUsageError) {
+      return {
+        kind: "exit",
+        code: error.exitCode,
+        stdout,
+        stderr: stderr + formatUsageError(error.message),
+      };
+    }
+    throw error;
+  }
+}
+
+/** The TLS material `serve()` takes (`tls.SecureContextOptions` subset). */
+export interface TlsFiles {
+  readonly cert: string | Buffer;
+  readonly key: string | Buffer;
+}
+
+/** What the CLI hands to `@smtpkit/node`'s `serve()`. */
+export interface CliServeOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly hostname?: string;
+  readonly ident?: string;
+  readonly dataSizeLimit: number;
+  readonly enableSmtpUtf8: boolean;
+  readonly lmtp: boolean;
+  readonly timeout?: number;
+  readonly proxyProtocolTimeout?: number;
+  readonly proxyTrust?: readonly string[];
+  readonly commandCallLimit?: number;
+  readonly maxConnections?: number;
+  readonly tls?: TlsFiles;
+  readonly requireStartTls: boolean;
+  readonly smtps?: TlsFiles;
+}
+
+/**
+ * Options → `serve()` options. `readFile` loads the PEM files (before privileges are dropped);
+ * its errors become usage errors naming the file.
+ */
+export function toServeOptions(
+  options: CliOptions,
+  readFile: (path: string) => string | Buffer,
+  defaults: { readonly hostname?: string } = {},
+): CliServeOptions {
+  const load = (kind: "Cert" | "Key", path: string) => {
+    try {
+      return readFile(path);
+    } catch (error) {
+      const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      throw new CliUsageError(`${kind} file ${path} cannot be read (${reason})`);
+    }
+  };
+  const pair = (files: { cert: string; key: string } | null): TlsFiles | undefined =>
+    files ? { cert: load("Cert", files.cert), key: load("Key", files.key) } : undefined;
+  const tls = pair(options.tls);
+  const smtps = pair(options.smtps);
+  const hostname = options.hostname ?? defaults.hostname;
+  return {
+    // "" is every interface (Python's create_server(host="")): "::" is dual-stack where IPv6
+    // exists; the CLI falls back to "0.0.0.0" where it does not.
+    host: options.host === "" ? "::" : options.host,
+    port: options.port,
+    ...(hostname !== undefined && { hostname }),
+    ...(options.ident !== null && { ident: options.ident }),
+    dataSizeLimit: options.size,
+    // aiosmtpd's CLI builds SMTP directly, so SMTPUTF8 is off unless -u (serve() defaults it on).
+    enableSmtpUtf8: options.smtputf8,
+    lmtp: options.lmtp,
+    ...(options.timeout !== null && { timeout: options.timeout }),
+    ...(options.proxyProtocol !== null && { proxyProtocolTimeout: options.proxyProtocol }),
+    ...(options.proxyTrust.length > 0 && { proxyTrust: options.proxyTrust }),
+    ...(options.commandCallLimit !== null && { commandCallLimit: options.commandCallLimit }),
+    ...(options.maxConnections !== null && { maxConnections: options.maxConnections }),
+    ...(tls && { tls }),
+    // aiosmtpd: `require_starttls = tls_context and require_starttls`.
+    requireStartTls: tls !== undefined && options.requireTls,
+    ...(smtps && { smtps }),
+  };
+}
+
+/** `-d` count → log level: 0 errors only, 1 info, 2+ debug (aiosmtpd's `mail.log` levels). */
+export function logLevel(debug: number): "error" | "info" | "debug" {
+  if (debug <= 0) return "error";
+  return debug === 1 ? "info" : "debug";
+}

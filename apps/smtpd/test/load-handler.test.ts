@@ -1,0 +1,151 @@
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Debugging, Sink } from "@smtpkit/handlers";
+import { describe, expect, it } from "vitest";
+import { instantiate, loadHandler, looksLikePath, splitExport } from "../src/load-handler.js";
+import { CliUsageError } from "../src/options.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const cwd = here; // module paths below are relative to test/
+const load = (name: string, ...args: string[]) => loadHandler({ name, args }, { cwd });
+
+async function loadError(name: string, ...args: string[]): Promise<string> {
+  const error = await load(name, ...args).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(CliUsageError);
+  return (error as Error).message;
+}
+
+describe("built-in handlers", () => {
+  it("Debugging (default), with stdout/stderr", async () => {
+    const plain = await load("Debugging");
+    expect(plain.handler).toBeInstanceOf(Debugging);
+    expect(plain.label).toBe("Debugging");
+    expect((plain.handler as Debugging).stream).toBe(process.stdout);
+    expect(((await load("Debugging", "stderr")).handler as Debugging).stream).toBe(process.stderr);
+  });
+
+  it("Sink", async () => {
+    expect((await load("Sink")).handler).toBeInstanceOf(Sink);
+  });
+
+  it("aiosmtpd's dotted names work too", async () => {
+    const loaded = await load("aiosmtpd.handlers.Sink");
+    expect(loaded.handler).toBeInstanceOf(Sink);
+    expect(loaded.label).toBe("Sink");
+  });
+
+  it("fromCli errors are usage errors with aiosmtpd's messages", async () => {
+    expect(await loadError("Debugging", "stdfoo")).toBe("Debugging usage: [stdout|stderr]");
+    expect(await loadError("Debugging", "foo", "bar")).toBe("Debugging usage: [stdout|stderr]");
+    expect(await loadError("Sink", "foo")).toBe("Sink handler does not accept arguments");
+  });
+
+  it("an unknown name", async () => {
+    expect(await loadError("Mailbox")).toBe(
+      "Unknown handler Mailbox: not a built-in (Debugging, Sink) nor a module file",
+    );
+  });
+});
+
+describe("module handlers", () => {
+  it("default export: a handler object", async () => {
+    const loaded = await load("./fixtures/object-handler.mjs");
+    expect(loaded.label).toBe("./fixtures/object-handler.mjs");
+    expect(Object.keys(loaded.handler)).toEqual(["handleDATA"]);
+  });
+
+  it("named `handler` export: a class without fromCli is constructed", async () => {
+    const { handler } = await load("fixtures/class-handler.mjs");
+    expect(handler.constructor.name).toBe("handler");
+    expect(typeof handler.handleDATA).toBe("function");
+  });
+
+  it("a class with fromCli gets the CLASSARGS (test_handler_from_cli)", async () => {
+    const { handler } = await load("./fixtures/from-cli-handler.mjs", "FOO");
+    expect(handler.constructor.name).toBe("FromCliHandler");
+    expect((handler as unknown as { called: string }).called).toBe("FOO");
+    expect(await loadError("./fixtures/from-cli-handler.mjs", "FOO", "BAR")).toBe(
+      "FromCliHandler usage: [ARG]",
+    );
+  });
+
+  it("MODULE#EXPORT picks a named export", async () => {
+    const { handler } = await load("./fixtures/from-cli-handler.mjs#Other");
+    expect(handler.constructor.name).toBe("Other");
+    expect(await loadError("./fixtures/from-cli-handler.mjs#Missing")).toBe(
+      'Handler module ./fixtures/from-cli-handler.mjs has no export "Missing"',
+    );
+  });
+
+  it("CommonJS module.exports = { handler }", async () => {
+    const { handler } = await load("./fixtures/cjs-handler.cjs");
+    expect(Object.keys(handler)).toEqual(["handleDATA"]);
+  });
+
+  it("an absolute path", async () => {
+    const { handler } = await load(join(here, "fixtures/object-handler.mjs"));
+    expect(typeof handler.handleDATA).toBe("function");
+  });
+
+  it("arguments to a handler without fromCli (test_handler_no_from_cli_exception)", async () => {
+    expect(await loadError("./fixtures/class-handler.mjs", "FOO", "BAR")).toBe(
+      "Handler class ./fixtures/class-handler.mjs takes no arguments",
+    );
+    expect(await loadError("./fixtures/object-handler.mjs", "FOO")).toBe(
+      "Handler class ./fixtures/object-handler.mjs takes no arguments",
+    );
+  });
+
+  it("missing, broken and export-less modules", async () => {
+    expect(await loadError("./fixtures/nope.mjs")).toBe(
+      "Handler module ./fixtures/nope.mjs not found",
+    );
+    expect(await loadError("./fixtures/broken.mjs")).toBe(
+      "Cannot import handler module ./fixtures/broken.mjs: boom at import",
+    );
+    expect(await loadError("./fixtures/no-export.mjs")).toBe(
+      'Handler module ./fixtures/no-export.mjs has no default or "handler" export',
+    );
+  });
+});
+
+describe("helpers", () => {
+  it.each([
+    ["Debugging", false],
+    ["./h.js", true],
+    ["lib/h", true],
+    ["h.mjs", true],
+    ["C:\\h", true],
+    [".hidden", true],
+  ])("looksLikePath(%s) = %s", (name, expected) => {
+    expect(looksLikePath(name)).toBe(expected);
+  });
+
+  it("splitExport", () => {
+    expect(splitExport("./a.js#B")).toEqual({ path: "./a.js", exportName: "B" });
+    expect(splitExport("./a#b.js")).toEqual({ path: "./a#b.js", exportName: null });
+  });
+
+  it("instantiate rejects non-handlers", async () => {
+    await expect(instantiate(42, [], "m")).rejects.toThrow(
+      "Handler module m does not export a handler object or class",
+    );
+    await expect(instantiate({ fromCli: () => null }, [], "m")).rejects.toThrow(
+      "m: fromCli() did not return a handler",
+    );
+    await expect(
+      instantiate(
+        class {
+          constructor() {
+            throw new Error("needs args");
+          }
+        },
+        [],
+        "m",
+      ),
+    ).rejects.toThrow("Handler class m cannot be constructed: needs args");
+  });
+});

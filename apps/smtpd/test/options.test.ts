@@ -1,0 +1,365 @@
+import { describe, expect, it } from "vitest";
+import {
+  type CliOptions,
+  DEFAULT_SIZE,
+  logLevel,
+  type ParseResult,
+  parseArgs,
+  parseListen,
+  toServeOptions,
+} from "../src/options.js";
+
+const FILES = new Set(["cert.pem", "key.pem"]);
+const env = { version: "1.2.3", exists: (path: string) => FILES.has(path) };
+
+function parse(...argv: string[]): ParseResult {
+  return parseArgs(argv, env);
+}
+
+function ok(...argv: string[]): CliOptions {
+  const result = parse(...argv);
+  if (result.kind !== "run") throw new Error(`expected run, got ${JSON.stringify(result)}`);
+  return result.options;
+}
+
+/** A usage error: exit 2 and exactly one `smtpkit: error: ...` line on stderr. */
+function usageError(...argv: string[]): string {
+  const result = parse(...argv);
+  expect(result).toMatchObject({ kind: "exit", code: 2, stdout: "" });
+  if (result.kind !== "exit") throw new Error("unreachable");
+  expect(result.stderr).toMatch(/^smtpkit: error: [^\n]+\n$/);
+  return result.stderr.replace(/^smtpkit: error: /, "").trimEnd();
+}
+
+describe("defaults (aiosmtpd's test_defaults, with smtpkit's true SIZE default)", () => {
+  it("parses an empty command line", () => {
+    expect(ok()).toEqual({
+      setuid: true,
+      handler: { name: "Debugging", args: [] },
+      size: DEFAULT_SIZE,
+      smtputf8: false,
+      debug: 0,
+      host: "localhost",
+      port: 8025,
+      tls: null,
+      requireTls: true,
+      smtps: null,
+      lmtp: false,
+      hostname: null,
+      ident: null,
+      timeout: null,
+      proxyProtocol: null,
+      proxyTrust: [],
+      commandCallLimit: null,
+      maxConnections: null,
+    });
+    expect(DEFAULT_SIZE).toBe(33554432);
+  });
+});
+
+describe("-v / --version / -h", () => {
+  it.each(["-v", "--version"])("%s prints `smtpkit <version>` and exits 0", (flag) => {
+    expect(parse(flag)).toEqual({ kind: "exit", code: 0, stdout: "smtpkit 1.2.3\n", stderr: "" });
+  });
+  it("--help exits 0 and states the real SIZE default", () => {
+    const result = parse("--help");
+    expect(result).toMatchObject({ kind: "exit", code: 0, stderr: "" });
+    if (result.kind !== "exit") return;
+    expect(result.stdout).toMatch(/^Usage: smtpkit \[options\] \[CLASSARGS\.\.\.\]/);
+    expect(result.stdout).toContain("(default: 33554432)");
+    for (const flag of [
+      "--nosetuid",
+      "--class",
+      "--listen",
+      "--tlscert",
+      "--no-requiretls",
+      "--smtpskey",
+      "--lmtp",
+    ]) {
+      expect(result.stdout).toContain(flag);
+    }
+  });
+});
+
+describe("flags", () => {
+  it.each(["-n", "--nosetuid"])("%s turns setuid off", (flag) => {
+    expect(ok(flag).setuid).toBe(false);
+  });
+
+  it.each([
+    [["-c", "Sink"], { name: "Sink", args: [] }],
+    [["--class", "./h.js", "a", "b"], { name: "./h.js", args: ["a", "b"] }],
+    [["-c", "Debugging", "stderr"], { name: "Debugging", args: ["stderr"] }],
+    [["stderr", "-c", "Debugging"], { name: "Debugging", args: ["stderr"] }],
+    [["-c", "./h.js", "--", "FOO", "-x"], { name: "./h.js", args: ["FOO", "-x"] }],
+    [["-n", "x", "-u", "y"], { name: "Debugging", args: ["x", "y"] }],
+  ])("%j → handler %j", (argv, handler) => {
+    expect(ok(...argv).handler).toEqual(handler);
+  });
+
+  it.each([
+    [["-s", "100"], 100],
+    [["--size", "0"], 0],
+    [["-s", " 1_000 "], 1000],
+    [["-s", "+5"], 5],
+    [[], 33554432],
+  ])("%j → size %d", (argv, size) => {
+    expect(ok(...argv).size).toBe(size);
+  });
+
+  it.each([
+    ["abc", "argument -s/--size: invalid int value: 'abc'"],
+    ["1.5", "argument -s/--size: invalid int value: '1.5'"],
+    ["-1", "argument -s/--size: must be at least 0"],
+  ])("-s %s → %s", (value, message) => {
+    expect(usageError("-s", value)).toBe(message);
+  });
+
+  it.each(["-u", "--smtputf8"])("%s enables SMTPUTF8", (flag) => {
+    expect(ok(flag).smtputf8).toBe(true);
+  });
+
+  it.each([
+    [[], 0],
+    [["-d"], 1],
+    [["--debug"], 1],
+    [["-dd"], 2],
+    [["-d", "-d", "-d"], 3],
+    [["-ddd"], 3],
+    [["-nd"], 1],
+  ])("%j → debug %d", (argv, level) => {
+    expect(ok(...argv).debug).toBe(level);
+  });
+
+  it("--no-requiretls (test_norequiretls)", () => {
+    expect(ok("--no-requiretls").requireTls).toBe(false);
+  });
+
+  it("smtpkit's extra flags", () => {
+    const options = ok(
+      "--lmtp",
+      "--hostname",
+      "mx.example.com",
+      "--ident",
+      "Test ESMTP",
+      "--timeout",
+      "2.5",
+      "--proxy-protocol",
+      "3",
+      "--proxy-trust",
+      "10.0.0.0/8,127.0.0.1",
+      "::1",
+      "--proxy-trust",
+      "192.168.0.0/16",
+      "--command-call-limit",
+      "7",
+      "--max-connections",
+      "50",
+    );
+    expect(options).toMatchObject({
+      lmtp: true,
+      hostname: "mx.example.com",
+      ident: "Test ESMTP",
+      timeout: 2.5,
+      proxyProtocol: 3,
+      proxyTrust: ["10.0.0.0/8", "127.0.0.1", "::1", "192.168.0.0/16"],
+      commandCallLimit: 7,
+      maxConnections: 50,
+      handler: { name: "Debugging", args: [] },
+    });
+  });
+
+  it.each([
+    [["--timeout", "soon"], "argument --timeout: invalid float value: 'soon'"],
+    [["--timeout", "0"], "argument --timeout: must be greater than 0"],
+    [["--proxy-protocol", "-1"], "argument --proxy-protocol: invalid float value: '-1'"],
+    [["--proxy-trust", "10.0.0.0/8"], "--proxy-trust requires --proxy-protocol"],
+    [["--command-call-limit", "0"], "argument --command-call-limit: must be at least 1"],
+    [["--max-connections", "many"], "argument --max-connections: invalid int value: 'many'"],
+    [["--hostname", "a b"], "argument --hostname: invalid host name: 'a b'"],
+    [["--bogus"], "unknown option '--bogus'"],
+    [["-s"], "option '-s, --size <SIZE>' argument missing"],
+  ])("%j → %s", (argv, message) => {
+    expect(usageError(...argv)).toBe(message);
+  });
+
+  it("a bad --proxy-trust entry is a usage error", () => {
+    expect(usageError("--proxy-protocol", "5", "--proxy-trust", "10.0.0.0/33")).toMatch(
+      /^argument --proxy-trust: Invalid trusted proxy entry "10\.0\.0\.0\/33"/,
+    );
+    expect(usageError("--proxy-protocol", "5", "--proxy-trust", "nope")).toMatch(
+      /^argument --proxy-trust: .*not an IPv4 or IPv6 address/,
+    );
+  });
+});
+
+describe("-l [HOST][:PORT] (aiosmtpd's test_host_port)", () => {
+  it.each([
+    [[], "localhost", 8025],
+    [["-l", "foo:25"], "foo", 25],
+    [["--listen", "foo:25"], "foo", 25],
+    [["-l", "foo"], "foo", 8025],
+    [["-l", ":25"], "localhost", 25],
+    [["-l", "::0:25"], "::0", 25],
+    [["-l"], "localhost", 8025],
+    [["-l", "127.0.0.1:0"], "127.0.0.1", 0],
+    [["-l", "foo:"], "foo", 8025],
+    [["-l", ""], "", 8025],
+    [["-l", "[::1]:2525"], "[::1]", 2525],
+  ])("%j → %s:%d", (argv, host, port) => {
+    const options = ok(...argv);
+    expect([options.host, options.port]).toEqual([host, port]);
+  });
+
+  it.each([
+    [":foo", "Invalid port number: foo"],
+    ["host:8o25", "Invalid port number: 8o25"],
+    ["host:65536", "Invalid port number: 65536"],
+    ["::1", "Invalid port number: 1"].map((x, i) => (i === 1 ? "" : x)),
+  ])("-l %s → %s", (listen, message) => {
+    if (message === "") {
+      // `::1` splits into host ":" and port "1": valid for the parser (aiosmtpd too).
+      expect(parseListen(listen)).toEqual({ host: ":", port: 1 });
+      return;
+    }
+    expect(usageError("-l", listen)).toBe(message);
+  });
+});
+
+describe("TLS flag pairs (aiosmtpd's test_smtps / test_tls / test_ssl_files_err)", () => {
+  it.each(["smtps", "tls"])("--%scert alone or --%skey alone", (meth) => {
+    expect(usageError(`--${meth}cert`, "x")).toBe(
+      `--${meth}cert and --${meth}key must be specified together`,
+    );
+    expect(usageError(`--${meth}key`, "x")).toBe(
+      `--${meth}cert and --${meth}key must be specified together`,
+    );
+  });
+
+  it.each(["smtps", "tls"])("%s missing files", (meth) => {
+    expect(usageError(`--${meth}cert`, "x", `--${meth}key`, "x")).toBe("Cert file x not found");
+    expect(usageError(`--${meth}cert`, "cert.pem", `--${meth}key`, "x")).toBe(
+      "Key file x not found",
+    );
+    expect(usageError(`--${meth}cert`, "x", `--${meth}key`, "key.pem")).toBe(
+      "Cert file x not found",
+    );
+  });
+
+  it("smtps is checked before tls, as aiosmtpd does", () => {
+    expect(usageError("--tlscert", "x", "--smtpscert", "y")).toBe(
+      "--smtpscert and --smtpskey must be specified together",
+    );
+  });
+
+  it("accepts both pairs", () => {
+    const options = ok(
+      "--tlscert",
+      "cert.pem",
+      "--tlskey",
+      "key.pem",
+      "--smtpscert",
+      "cert.pem",
+      "--smtpskey",
+      "key.pem",
+    );
+    expect(options.tls).toEqual({ cert: "cert.pem", key: "key.pem" });
+    expect(options.smtps).toEqual({ cert: "cert.pem", key: "key.pem" });
+  });
+});
+
+describe("toServeOptions", () => {
+  const read = (path: string) => `PEM(${path})`;
+
+  it("maps the defaults: SMTPUTF8 off (aiosmtpd's CLI), size 33554432, no TLS", () => {
+    expect(toServeOptions(ok(), read, { hostname: "box.example" })).toEqual({
+      host: "localhost",
+      port: 8025,
+      hostname: "box.example",
+      dataSizeLimit: 33554432,
+      enableSmtpUtf8: false,
+      lmtp: false,
+      requireStartTls: false,
+    });
+  });
+
+  it("maps every flag", () => {
+    const options = ok(
+      "-l",
+      "127.0.0.1:2525",
+      "-s",
+      "100",
+      "-u",
+      "--lmtp",
+      "--hostname",
+      "mx",
+      "--ident",
+      "X",
+      "--timeout",
+      "9",
+      "--proxy-protocol",
+      "4",
+      "--proxy-trust",
+      "10.0.0.0/8",
+      "--command-call-limit",
+      "3",
+      "--max-connections",
+      "2",
+      "--tlscert",
+      "cert.pem",
+      "--tlskey",
+      "key.pem",
+      "--smtpscert",
+      "cert.pem",
+      "--smtpskey",
+      "key.pem",
+    );
+    expect(toServeOptions(options, read, { hostname: "ignored" })).toEqual({
+      host: "127.0.0.1",
+      port: 2525,
+      hostname: "mx",
+      ident: "X",
+      dataSizeLimit: 100,
+      enableSmtpUtf8: true,
+      lmtp: true,
+      timeout: 9,
+      proxyProtocolTimeout: 4,
+      proxyTrust: ["10.0.0.0/8"],
+      commandCallLimit: 3,
+      maxConnections: 2,
+      tls: { cert: "PEM(cert.pem)", key: "PEM(key.pem)" },
+      requireStartTls: true,
+      smtps: { cert: "PEM(cert.pem)", key: "PEM(key.pem)" },
+    });
+  });
+
+  it("--no-requiretls with a certificate: STARTTLS offered, not required", () => {
+    const options = ok("--tlscert", "cert.pem", "--tlskey", "key.pem", "--no-requiretls");
+    expect(toServeOptions(options, read)).toMatchObject({ requireStartTls: false, tls: {} });
+  });
+
+  it("-l '' listens on every interface", () => {
+    expect(toServeOptions(ok("-l", ""), read).host).toBe("::");
+  });
+
+  it("an unreadable file is a usage error naming it", () => {
+    const options = ok("--tlscert", "cert.pem", "--tlskey", "key.pem");
+    const failing = (path: string): string => {
+      throw Object.assign(new Error(`EACCES: ${path}`), { code: "EACCES" });
+    };
+    expect(() => toServeOptions(options, failing)).toThrow(
+      "Cert file cert.pem cannot be read (EACCES)",
+    );
+  });
+});
+
+describe("logLevel", () => {
+  it.each([
+    [0, "error"],
+    [1, "info"],
+    [2, "debug"],
+    [3, "debug"],
+  ] as const)("-d × %d → %s", (count, level) => {
+    expect(logLevel(count)).toBe(level);
+  });
+});
