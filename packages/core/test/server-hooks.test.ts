@@ -522,3 +522,39 @@ describe("STARTTLS through the server", () => {
     expect(await transport.command("QUIT")).toEqual(["221 2.0.0 Bye"]);
   });
 });
+
+describe("logging", () => {
+  test("the logger sees the dialog but never credentials", async () => {
+    const lines: string[] = [];
+    const logger = {
+      error: (m: string) => lines.push(`ERROR ${m}`),
+      info: (m: string) => lines.push(`INFO ${m}`),
+      debug: (m: string) => lines.push(`DEBUG ${m}`),
+    };
+    const secret = "s3cr3t-password";
+    const { transport, done } = start(
+      {},
+      {
+        logger,
+        authenticator: () => ({ success: false }),
+      },
+      new MemoryTransport({ implicitTls: true }),
+    );
+    await greet(transport);
+    await transport.command(`AUTH PLAIN ${btoa(`\0alice\0${secret}`)}`);
+    await transport.command("AUTH LOGIN");
+    await transport.command(btoa("alice"));
+    await transport.command(btoa(secret));
+    await transport.command("MAIL FROM:<a@x.test> SIZE=10");
+    await transport.command("QUIT");
+    await done;
+    const text = lines.join("\n");
+    expect(text).toContain("INFO 127.0.0.1:40000 connected");
+    expect(text).toContain("DEBUG 127.0.0.1:40000 > MAIL FROM:<a@x.test> SIZE=10");
+    expect(text).toContain("DEBUG 127.0.0.1:40000 > AUTH PLAIN ********");
+    expect(text).toContain("INFO 127.0.0.1:40000 closed (quit)");
+    expect(text).not.toContain(secret);
+    expect(text).not.toContain(btoa(`\0alice\0${secret}`));
+    expect(text).not.toContain(btoa(secret));
+  });
+});

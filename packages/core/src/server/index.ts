@@ -15,6 +15,7 @@ export type {
   AuthResult,
   CommandDefinition,
   LoginPassword,
+  SmtpLogger,
   SmtpOptions,
 } from "./smtp-options.js";
 export type { ConnectionHandler, PeerAddress, SmtpTransport, TlsInfo } from "./transport.js";

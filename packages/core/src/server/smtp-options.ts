@@ -27,6 +27,16 @@ export type Authenticator = (
   authData: unknown,
 ) => AuthResult | Promise<AuthResult>;
 
+/**
+ * Where the server reports what happens (aiosmtpd's `mail.log`). Messages never contain
+ * credentials: AUTH arguments and responses are masked.
+ */
+export interface SmtpLogger {
+  error(message: string): void;
+  info(message: string): void;
+  debug(message: string): void;
+}
+
 /** Options of the SMTP class, aiosmtpd's constructor arguments in camelCase. */
 export interface SmtpOptions {
   /** Default `"localhost"` (aiosmtpd uses a blocking `getfqdn()`; adapters may pass the host name). */
@@ -71,6 +81,7 @@ export interface SmtpOptions {
   readonly extensions?: Extensions;
   readonly commandSizeLimit?: number;
   readonly lineLengthLimit?: number;
+  readonly logger?: SmtpLogger;
   /** Commands added without subclassing: verb → implementation (returns or pushes the reply). */
   readonly commands?: Readonly<Record<string, CommandDefinition>>;
 }

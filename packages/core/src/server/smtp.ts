@@ -120,6 +120,7 @@ export class SMTP {
     this.session = this.createSession();
     this.envelope = this.createEnvelope();
     this.connection = new ServerConnection(this.connectionOptions());
+    this.log("info", "connected");
     // Shut down before the session even started: greet with 421 instead.
     if (this.draining) this.abort();
     try {
@@ -127,12 +128,18 @@ export class SMTP {
       // batch of commands is answered with one write.
       while (!this.closed) {
         const event = this.connection.nextEvent();
-        if (event.type === "closed") break;
+        if (event.type === "closed") {
+          this.log("info", `closed (${event.reason})`);
+          break;
+        }
+        if (this.options.logger && event.type !== "needData" && event.type !== "bodyChunk") {
+          this.log("debug", describeEvent(event));
+        }
         await this.dispatch(event);
       }
     } catch (error) {
       // A broken transport (reset, write after close): nothing left to tell the client.
-      void error;
+      this.log("info", `connection lost: ${String((error as Error)?.message ?? error)}`);
     } finally {
       this.stopTimer();
       this.closed = true;
@@ -428,6 +435,7 @@ export class SMTP {
 
   private async exceptionReply(error: unknown): Promise<Reply> {
     if (error instanceof SmtpError) return error.reply;
+    this.log("error", `handler error: ${String((error as Error)?.stack ?? error)}`);
     const describe = (e: unknown): string => {
       try {
         const name = (e as { name?: unknown })?.name ?? typeof e;
@@ -762,6 +770,18 @@ export class SMTP {
       .catch(() => undefined);
   }
 
+  private log(level: "error" | "info" | "debug", message: string): void {
+    const logger = this.options.logger;
+    if (!logger) return;
+    const peer = this.transport?.peer;
+    const who = peer
+      ? peer.family === "unix"
+        ? peer.address || "unix"
+        : `${peer.address}:${peer.port}`
+      : "-";
+    logger[level](`${who} ${message}`);
+  }
+
   private async flush(): Promise<void> {
     const data = this.connection?.dataToSend();
     if (data && data.length > 0) await this.transport.write(data);
@@ -794,4 +814,43 @@ function encodeForArgs(bytes: Uint8Array): string {
 function plainOrEnhanced(text: string, enhanced: string, server: SMTP): string {
   const on = server.options.lmtp || (server.options.extensions?.enhancedStatusCodes ?? true);
   return on ? text.replace(/^(\d{3}) /, `$1 ${enhanced} `) : text;
+}
+
+/** One line per event for the debug log; AUTH data is never shown. */
+function describeEvent(event: SmtpEvent): string {
+  switch (event.type) {
+    case "hello":
+      return `> ${event.verb} ${event.hostname}`;
+    case "mail":
+      return `> MAIL FROM:<${event.address}>${event.options.length > 0 ? ` ${event.options.join(" ")}` : ""}`;
+    case "rcpt":
+      return `> RCPT TO:<${event.address}>${event.options.length > 0 ? ` ${event.options.join(" ")}` : ""}`;
+    case "auth":
+      return `> AUTH ${event.mechanism}${event.initialResponse ? " ********" : ""}`;
+    case "authResponse":
+      return "> ********";
+    case "bodyEnd":
+      return event.error
+        ? `body refused: ${event.error} (${event.size} octets)`
+        : `body received (${event.size} octets)`;
+    case "rejected":
+      return `< ${event.reply.code} ${event.reply.enhanced ?? ""} ${event.reply.lines.join(" / ")}`.replace(
+        "  ",
+        " ",
+      );
+    case "command":
+      return `> ${event.verb}${event.argument === null ? "" : ` ${event.argument}`}`;
+    case "proxyHeader":
+      return `PROXY v${event.proxy.version} from ${event.proxy.srcAddress}:${event.proxy.srcPort}`;
+    case "noop":
+    case "vrfy":
+    case "rset":
+    case "quit":
+    case "startTls":
+    case "dataStart":
+    case "authAborted":
+      return `> ${event.type}${"via" in event ? ` (${event.via})` : ""}${"address" in event ? ` ${event.address}` : ""}`;
+    default:
+      return event.type;
+  }
 }
