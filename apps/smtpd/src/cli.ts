@@ -75,7 +75,9 @@ async function main(argv: readonly string[]): Promise<void> {
   log.debug(`Attempting to start server on ${where}`);
   let server: SmtpServer;
   try {
-    server = await listen(loaded.handler, serveOptions);
+    // With -d the sessions report to the same log (credentials are masked by the server).
+    const logger = options.debug > 0 ? log : undefined;
+    server = await listen(loaded.handler, logger ? { ...serveOptions, logger } : serveOptions);
   } catch (error) {
     return fail(1, `${PROGRAM}: error: cannot listen on ${where}: ${(error as Error).message}\n`);
   }
