@@ -1,4 +1,5 @@
 import type { DataError } from "./data-reader.js";
+import type { RemoteProtocolError } from "./errors.js";
 import type { EsmtpParam } from "./esmtp-params.js";
 import type { ProxyData } from "./proxy-protocol.js";
 import type { Reply } from "./reply.js";
@@ -166,6 +167,8 @@ export interface RejectedEvent {
   readonly type: "rejected";
   readonly verb: string;
   readonly reply: Reply;
+  /** The same, as h11's remote protocol error: what the peer did wrong, with the reply sent for it. */
+  readonly error: RemoteProtocolError;
 }
 
 /** The session is over. Send any remaining output, then close the transport. Returned from then on. */

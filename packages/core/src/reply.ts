@@ -56,9 +56,12 @@ export function toReply(value: ReplyLike): Reply {
   return parsed;
 }
 
-/** Formats a reply for the wire. `withEnhanced` adds the enhanced code to every line, as RFC 2034 asks. */
-export function formatReply(value: Reply, withEnhanced: boolean): string {
-  const prefix = withEnhanced && value.enhanced ? `${value.enhanced} ` : "";
+/**
+ * Formats a reply for the wire, the only place replies become text: multi-line framing, and the
+ * enhanced code (when the reply has one) on every line, as RFC 2034 asks.
+ */
+export function formatReply(value: Reply): string {
+  const prefix = value.enhanced ? `${value.enhanced} ` : "";
   const lines = value.lines.length > 0 ? value.lines : [""];
   let out = "";
   for (let i = 0; i < lines.length; i++) {

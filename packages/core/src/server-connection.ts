@@ -2,7 +2,7 @@ import { parsePath, parseVrfyArgument, stripKeyword } from "./address.js";
 import { decodeBase64, encodeBase64 } from "./base64.js";
 import { ByteQueue } from "./byte-queue.js";
 import { DataReader } from "./data-reader.js";
-import { LocalProtocolError } from "./errors.js";
+import { LocalProtocolError, RemoteProtocolError } from "./errors.js";
 import { decodeXtext, type EsmtpParam, parseEsmtpParams } from "./esmtp-params.js";
 import {
   type BodyEndEvent,
@@ -102,8 +102,8 @@ export class ServerConnection {
   /** Whether any output has been handed to the caller yet. */
   private outputTaken = false;
   private closedEvent: ClosedEvent | null = null;
-  /** Set while a command line longer than the buffer limit is being skipped up to its LF. */
-  private skippingLongLine = false;
+  /** While an over-long line is skipped up to its LF: whether it was an AUTH line. */
+  private skippingLongLine: boolean | null = null;
 
   // Session state (reset by STARTTLS).
   private helloVerb: "HELO" | "EHLO" | "LHLO" | null = null;
@@ -262,7 +262,7 @@ export class ServerConnection {
     } else if (Array.isArray(value)) {
       reply = toReply(
         value
-          .map((line) => (typeof line === "string" ? line : formatReply(line, true).trimEnd()))
+          .map((line) => (typeof line === "string" ? line : formatReply(line).trimEnd()))
           .join("\r\n"),
       );
     } else {
@@ -286,7 +286,7 @@ export class ServerConnection {
   challenge(data: Uint8Array | string): void {
     this.takePending("challenge()", "auth");
     const bytes = typeof data === "string" ? ENCODER.encode(data) : data;
-    this.output += `334 ${encodeBase64(bytes)}\r\n`;
+    this.output += formatReply({ code: 334, lines: [encodeBase64(bytes)] });
     this.pending = null;
     this.currentPhase = "authResponse";
   }
@@ -371,28 +371,28 @@ export class ServerConnection {
 
   /** Reads one command (or AUTH response) line; false when more input is needed. */
   private readCommandLine(): boolean {
-    const limit = this.lineBufferLimit();
-    const lf = this.input.indexOf(LF, limit);
-    if (lf === -1) {
-      if (this.input.length < limit) return false;
-      // Too long: drop it up to its LF (which may already be here), then answer once.
+    if (this.skippingLongLine !== null) {
+      // Drop the rest of an over-long line up to its LF, then answer it once.
       const end = this.input.indexOf(LF, this.input.length);
       if (end === -1) {
         this.input.skip(this.input.length);
-        this.skippingLongLine = true;
         return false;
       }
       this.input.skip(end + 1);
-      this.skippingLongLine = false;
-      this.answerLongLine();
+      const wasAuth = this.skippingLongLine;
+      this.skippingLongLine = null;
+      this.answerLongLine(wasAuth);
+      return true;
+    }
+    const isAuth = this.currentPhase === "authResponse" || this.startsWithAuth();
+    const limit = this.lineBufferLimit(isAuth);
+    const lf = this.input.indexOf(LF, limit);
+    if (lf === -1) {
+      if (this.input.length < limit) return false;
+      this.skippingLongLine = isAuth;
       return true;
     }
     const raw = this.input.take(lf + 1);
-    if (this.skippingLongLine || raw.length > limit) {
-      this.skippingLongLine = false;
-      this.answerLongLine();
-      return true;
-    }
     let end = raw.length;
     while (end > 0 && (raw[end - 1] === LF || raw[end - 1] === 13)) end--;
     const line = raw.subarray(0, end);
@@ -401,16 +401,16 @@ export class ServerConnection {
     return true;
   }
 
-  private answerLongLine(): void {
+  private answerLongLine(isAuth: boolean): void {
     if (this.currentPhase === "authResponse")
       this.abortAuth("lineTooLong", REPLIES.authLineTooLong);
+    else if (isAuth) this.reject("AUTH", REPLIES.authLineTooLong);
     else this.reject("", REPLIES.commandTooLong);
   }
 
   /** The longest line buffered before it is treated as too long. */
-  private lineBufferLimit(): number {
-    if (this.currentPhase === "authResponse" || this.startsWithAuth())
-      return AUTH_LINE_LIMIT + CRLF_LENGTH;
+  private lineBufferLimit(isAuth: boolean): number {
+    if (isAuth) return AUTH_LINE_LIMIT + CRLF_LENGTH;
     return Math.max(this.options.lineLengthLimit, this.maxCommandSize("MAIL") + CRLF_LENGTH);
   }
 
@@ -580,8 +580,9 @@ export class ServerConnection {
   private unknown(verb: string): void {
     this.unknownCommands++;
     if (this.unknownCommands >= this.options.maxUnknownCommands) {
-      this.writeReply(this.catalogue(REPLIES.tooManyUnknown), "other");
-      this.queued.push({ type: "rejected", verb, reply: this.catalogue(REPLIES.tooManyUnknown) });
+      const reply = this.catalogue(REPLIES.tooManyUnknown);
+      this.writeReply(reply, "other");
+      this.queued.push(rejection(verb, reply));
       this.finish("tooManyUnknownCommands");
       return;
     }
@@ -847,7 +848,7 @@ export class ServerConnection {
     // Whatever the verdict, the chunk's bytes follow and must be read, never parsed as commands.
     const refuse = (entry: CatalogueReply | Reply, abortsBody = false): void => {
       const reply = "lines" in entry ? entry : this.catalogue(entry);
-      this.queued.push({ type: "rejected", verb: "BDAT", reply });
+      this.queued.push(rejection("BDAT", reply));
       this.bdatChunk = { remaining: size, last, size, rejectWith: reply, abortsBody };
       this.currentPhase = "bdat";
     };
@@ -912,7 +913,7 @@ export class ServerConnection {
     this.writeReply(this.catalogue(REPLIES.readyTls), "other");
     // Anything the client sent after the STARTTLS line, partial line included, is dropped unread.
     this.input.clear();
-    this.skippingLongLine = false;
+    this.skippingLongLine = null;
     this.currentPhase = "paused";
     this.queued.push({ type: "startTls" });
   }
@@ -1087,7 +1088,7 @@ export class ServerConnection {
   private reject(verb: string, entry: CatalogueReply | Reply): void {
     const reply = "lines" in entry ? entry : this.catalogue(entry);
     this.writeReply(reply, "other");
-    this.queued.push({ type: "rejected", verb, reply });
+    this.queued.push(rejection(verb, reply));
   }
 
   private syntaxError(verb: string): Reply {
@@ -1115,7 +1116,10 @@ export class ServerConnection {
   }
 
   private writeGreeting(): void {
-    this.output += `220 ${this.options.hostname} ${this.options.ident}\r\n`;
+    this.output += formatReply({
+      code: 220,
+      lines: [`${this.options.hostname} ${this.options.ident}`],
+    });
   }
 
   private writeReply(reply: Reply, context: EnhancedContext | "hello"): void {
@@ -1124,7 +1128,7 @@ export class ServerConnection {
       const enhanced = defaultEnhancedCode(reply.code, context);
       if (enhanced) final = { ...reply, enhanced };
     }
-    this.output += formatReply(final, true);
+    this.output += formatReply(final);
   }
 
   private finish(reason: ClosedEvent["reason"]): void {
@@ -1190,4 +1194,9 @@ function asciiString(bytes: Uint8Array): string {
   let text = "";
   for (let i = 0; i < bytes.length; i++) text += String.fromCharCode(bytes[i] as number);
   return text;
+}
+
+function rejection(verb: string, reply: Reply): SmtpEvent {
+  const text = `${verb || "line"}: ${reply.code} ${reply.lines.join(" ")}`;
+  return { type: "rejected", verb, reply, error: new RemoteProtocolError(text, reply) };
 }

@@ -47,9 +47,7 @@ export function syntax(text: string, extended?: string) {
 
 /** The bytes a transport sends to a connection it refuses because the server is full. */
 export function tooManyConnectionsReply(hostname: string): Uint8Array {
-  return ENCODER.encode(
-    formatReply(toReply(`421 4.7.0 ${hostname} Error: too many connections`), true),
-  );
+  return ENCODER.encode(formatReply(toReply(`421 4.7.0 ${hostname} Error: too many connections`)));
 }
 
 /**
