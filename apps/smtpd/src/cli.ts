@@ -71,7 +71,7 @@ async function main(argv: readonly string[]): Promise<void> {
     throw error;
   }
 
-  const where = hostPort(options.host, options.port);
+  const where = options.path ?? hostPort(options.host, options.port);
   log.debug(`Attempting to start server on ${where}`);
   let server: SmtpServer;
   try {
@@ -88,7 +88,7 @@ async function main(argv: readonly string[]): Promise<void> {
     process.exit(1);
   }
 
-  const bound = hostPort(options.host === "" ? "*" : options.host, server.port);
+  const bound = options.path ?? hostPort(options.host === "" ? "*" : options.host, server.port);
   log.info(`Server is listening on ${bound}`);
   process.stderr.write(`${PROGRAM} ${version} listening on ${bound} (${loaded.label})\n`);
 

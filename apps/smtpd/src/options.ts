@@ -29,6 +29,8 @@ export interface CliOptions {
   /** `""` means every interface (Python's `create_server(host="")`). */
   readonly host: string;
   readonly port: number;
+  /** A Unix socket path given to `-l` (then host and port are unused). */
+  readonly path: string | null;
   /** STARTTLS certificate and key paths (both or neither). */
   readonly tls: { readonly cert: string; readonly key: string } | null;
   /** `require_starttls`: true unless `--no-requiretls`; only meaningful with `tls`. */
@@ -198,10 +200,16 @@ function seconds(flag: string, text: string | undefined): number | null {
  * aiosmtpd's `-l` rule: split on the last `:`; no colon → HOST with port 8025; empty host →
  * localhost; empty port → 8025. (`::0:25` → `::0` port 25; `::1` alone → host `:` port 1.)
  */
-export function parseListen(listen: string | boolean | undefined): { host: string; port: number } {
+export function parseListen(listen: string | boolean | undefined): {
+  host: string;
+  port: number;
+  path?: string;
+} {
   if (listen === undefined || listen === true || listen === false) {
     return { host: DEFAULT_HOST, port: DEFAULT_PORT };
   }
+  // smtpkit's addition: a value with a "/" is a Unix socket path (`-l /run/lmtp.sock`).
+  if (listen.includes("/")) return { host: DEFAULT_HOST, port: DEFAULT_PORT, path: listen };
   const colon = listen.lastIndexOf(":");
   if (colon === -1) return { host: listen, port: DEFAULT_PORT };
   const host = listen.slice(0, colon);
@@ -238,7 +246,7 @@ function certPair(
 function validate(raw: RawOptions, classargs: string[], env: ParseEnvironment): CliOptions {
   // argparse converts `-s` while parsing, so its error comes before the others.
   const size = positiveInt("-s/--size", raw.size, 0) ?? DEFAULT_SIZE;
-  const { host, port } = parseListen(raw.listen);
+  const { host, port, path } = parseListen(raw.listen);
   const smtps = certPair("smtps", raw.smtpscert, raw.smtpskey, env.exists);
   const tls = certPair("tls", raw.tlscert, raw.tlskey, env.exists);
   const proxyProtocol = seconds("--proxy-protocol", raw.proxyProtocol);
@@ -267,6 +275,7 @@ function validate(raw: RawOptions, classargs: string[], env: ParseEnvironment): 
     debug: raw.debug,
     host,
     port,
+    path: path ?? null,
     tls,
     requireTls: raw.requiretls,
     smtps,
@@ -327,8 +336,11 @@ export interface TlsFiles {
 
 /** What the CLI hands to `@smtpkit/node`'s `serve()`. */
 export interface CliServeOptions {
-  readonly host: string;
-  readonly port: number;
+  readonly host?: string;
+  readonly port?: number;
+  readonly path?: string;
+  /** Session logging (`-d`); the server masks credentials. */
+  readonly logger?: { error(m: string): void; info(m: string): void; debug(m: string): void };
   readonly hostname?: string;
   readonly ident?: string;
   readonly dataSizeLimit: number;
@@ -369,8 +381,9 @@ export function toServeOptions(
   return {
     // "" is every interface (Python's create_server(host="")): "::" is dual-stack where IPv6
     // exists; the CLI falls back to "0.0.0.0" where it does not.
-    host: options.host === "" ? "::" : options.host,
-    port: options.port,
+    ...(options.path === null
+      ? { host: options.host === "" ? "::" : options.host, port: options.port }
+      : { path: options.path }),
     ...(hostname !== undefined && { hostname }),
     ...(options.ident !== null && { ident: options.ident }),
     dataSizeLimit: options.size,

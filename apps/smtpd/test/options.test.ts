@@ -41,6 +41,7 @@ describe("defaults (aiosmtpd's test_defaults, with smtpkit's true SIZE default)"
       debug: 0,
       host: "localhost",
       port: 8025,
+      path: null,
       tls: null,
       requireTls: true,
       smtps: null,
@@ -361,5 +362,16 @@ describe("logLevel", () => {
     [3, "debug"],
   ] as const)("-d × %d → %s", (count, level) => {
     expect(logLevel(count)).toBe(level);
+  });
+});
+
+describe("-l with a Unix socket path", () => {
+  it("a value with a slash is a socket path, served without host and port", () => {
+    expect(parseListen("/run/smtpkit/lmtp.sock")).toEqual({
+      host: "localhost",
+      port: 8025,
+      path: "/run/smtpkit/lmtp.sock",
+    });
+    expect(parseListen("./lmtp.sock").path).toBe("./lmtp.sock");
   });
 });

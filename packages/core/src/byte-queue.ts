@@ -15,8 +15,21 @@ export class ByteQueue {
 
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
-    this.chunks.push(chunk);
     this.total += chunk.length;
+    // A client trickling tiny chunks would make every search walk thousands of them: merge small
+    // chunks (copying at most a few KiB) so the chunk count stays low.
+    const last = this.chunks.length - 1;
+    const tail = this.chunks[last];
+    if (tail && chunk.length < SMALL_CHUNK && tail.length < MERGE_LIMIT) {
+      const start = last === 0 ? this.offset : 0;
+      const merged = new Uint8Array(tail.length - start + chunk.length);
+      merged.set(tail.subarray(start), 0);
+      merged.set(chunk, tail.length - start);
+      this.chunks[last] = merged;
+      if (last === 0) this.offset = 0;
+      return;
+    }
+    this.chunks.push(chunk);
   }
 
   clear(): void {
@@ -50,15 +63,22 @@ export class ByteQueue {
     }
   }
 
-  /** Position of `byte` counted from the first unread byte, searching at most `limit` bytes; -1 if absent. */
-  indexOf(byte: number, limit: number): number {
+  /**
+   * Position of `byte` counted from the first unread byte, looking at positions `from` up to
+   * `limit` (exclusive); -1 if absent.
+   */
+  indexOf(byte: number, limit: number, from = 0): number {
     let base = 0;
     let offset = this.offset;
     for (const chunk of this.chunks) {
-      const end = Math.min(chunk.length, offset + (limit - base));
-      const found = chunk.subarray(0, end).indexOf(byte, offset);
-      if (found !== -1) return base + found - offset;
-      base += end - offset;
+      const available = chunk.length - offset;
+      if (base + available > from) {
+        const start = offset + Math.max(0, from - base);
+        const end = Math.min(chunk.length, offset + (limit - base));
+        const found = chunk.indexOf(byte, start);
+        if (found !== -1 && found < end) return base + found - offset;
+      }
+      base += available;
       if (base >= limit) return -1;
       offset = 0;
     }
@@ -97,3 +117,7 @@ export class ByteQueue {
 }
 
 const EMPTY = new Uint8Array(0);
+/** Chunks shorter than this are merged into the previous one… */
+const SMALL_CHUNK = 512;
+/** …while it is shorter than this. */
+const MERGE_LIMIT = 16 * 1024;

@@ -25,9 +25,11 @@ export interface DataReaderLimits {
 const CR = 13;
 const LF = 10;
 const DOT = 46;
-const CR_BYTES = new Uint8Array([CR]);
-const LF_BYTES = new Uint8Array([LF]);
-const CRLF_BYTES = new Uint8Array([CR, LF]);
+// Held or inserted line-ending bytes are fresh arrays each time: body chunks are handed out as
+// mutable memory, and a consumer editing one must not affect another connection.
+const crBytes = () => new Uint8Array([CR]);
+const lfBytes = () => new Uint8Array([LF]);
+const crlfBytes = () => new Uint8Array([CR, LF]);
 
 enum At {
   /** Just after CRLF (or at the start of the body). */
@@ -97,7 +99,7 @@ export class DataReader {
         }
         // The held CR was a body byte of a dot-stuffed line.
         this.count(2);
-        if (this.error === null) out.push(CR_BYTES);
+        if (this.error === null) out.push(crBytes());
         this.previousCr = true;
         this.at = At.InLine;
       }
@@ -105,7 +107,7 @@ export class DataReader {
       // In a line. A CR held over from the previous chunk (or the DotCr case) that is not
       // followed by LF is a bare CR.
       if (this.previousCr && pos < n && chunk[pos] !== LF && strict) {
-        this.bareLineEnding(out, LF_BYTES);
+        this.bareLineEnding(out, lfBytes);
         this.previousCr = false;
       }
 
@@ -125,7 +127,7 @@ export class DataReader {
             this.count(cr + 1 - pos);
             emit(cr + 1);
             segmentStart = cr + 1;
-            this.bareLineEnding(out, LF_BYTES);
+            this.bareLineEnding(out, lfBytes);
           } else {
             this.count(cr + 1 - pos);
           }
@@ -142,15 +144,12 @@ export class DataReader {
       this.previousCr = false;
       pos = end;
       if (crlf) {
-        if (this.limits.maxLineLength > 0 && this.lineLength > this.limits.maxLineLength) {
-          this.fail("lineTooLong");
-        }
         this.at = At.LineStart;
       } else if (strict) {
         // A bare LF: in normalize mode it becomes CRLF; it never starts a new line.
         emit(lf);
         segmentStart = end;
-        this.bareLineEnding(out, CRLF_BYTES);
+        this.bareLineEnding(out, crlfBytes);
       }
     }
     emit(pos);
@@ -158,14 +157,22 @@ export class DataReader {
   }
 
   private count(octets: number): void {
+    // The first limit crossed, octet by octet, wins (as in aiosmtpd): a line is too long from its
+    // 1002nd octet whether or not its CRLF has come, the body from its (limit + 1)th.
+    const { maxLineLength, maxSize } = this.limits;
+    if (this.error === null) {
+      const lineAt = maxLineLength > 0 ? maxLineLength - this.lineLength + 1 : Infinity;
+      const sizeAt = maxSize > 0 ? maxSize - this.size + 1 : Infinity;
+      if (Math.min(lineAt, sizeAt) <= octets)
+        this.fail(lineAt <= sizeAt ? "lineTooLong" : "tooMuchData");
+    }
     this.lineLength += octets;
     this.size += octets;
-    if (this.limits.maxSize > 0 && this.size > this.limits.maxSize) this.fail("tooMuchData");
   }
 
-  private bareLineEnding(out: Uint8Array[], replacement: Uint8Array): void {
+  private bareLineEnding(out: Uint8Array[], replacement: () => Uint8Array): void {
     if (this.limits.lineEndings === "reject") this.fail("bareLineEnding");
-    else if (this.error === null) out.push(replacement);
+    else if (this.error === null) out.push(replacement());
   }
 
   /** The first limit crossed wins, as in aiosmtpd; the rest of the body is discarded. */

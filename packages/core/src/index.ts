@@ -21,5 +21,5 @@ export {
   parseProxyHeader,
 } from "./proxy-protocol.js";
 export { formatReply, parseReply, type Reply, type ReplyLike, reply, toReply } from "./reply.js";
-export type { SaslContext, SaslExchange, SaslMechanism, SaslStep } from "./sasl.js";
+export type { SaslContext, SaslExchange, SaslMechanism, SaslStep, SaslVerdict } from "./sasl.js";
 export { type Phase, ServerConnection } from "./server-connection.js";

@@ -55,7 +55,6 @@ export const REPLIES = {
   mailParams: r(555, "5.5.4", "MAIL FROM parameters not recognized or not implemented"),
   rcptParams: r(555, "5.5.4", "RCPT TO parameters not recognized or not implemented"),
   tooManyRecipients: r(452, "4.5.3", "Error: too many recipients"),
-  requireTlsNotTls: r(530, "5.7.10", "Error: REQUIRETLS needs a TLS connection"),
   lineTooLong: r(500, "5.5.2", "Line too long (see RFC5321 4.5.3.1.6)"),
   tooMuchData: r(552, "5.3.4", "Error: Too much mail data"),
   bareLineEnding: r(554, "5.6.0", "Error: bare <CR> or <LF> in message data (see RFC5321 2.3.8)"),

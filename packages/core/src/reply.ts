@@ -50,7 +50,19 @@ export function parseReply(text: string): Reply | null {
 
 /** Accepts either reply form; throws `TypeError` for a malformed string (a caller bug). */
 export function toReply(value: ReplyLike): Reply {
-  if (typeof value !== "string") return value;
+  if (typeof value !== "string") {
+    const candidate = value as Partial<Reply> | null;
+    const valid =
+      typeof candidate === "object" &&
+      candidate !== null &&
+      Number.isInteger(candidate.code) &&
+      (candidate.code as number) >= 200 &&
+      (candidate.code as number) <= 599 &&
+      Array.isArray(candidate.lines) &&
+      candidate.lines.every((line) => typeof line === "string");
+    if (!valid) throw new TypeError(`Not an SMTP reply: ${String(value)}`);
+    return value;
+  }
   const parsed = parseReply(value);
   if (!parsed) throw new TypeError(`Not an SMTP reply: ${JSON.stringify(value)}`);
   return parsed;

@@ -16,6 +16,17 @@ export interface SaslContext {
     exportKeyingMaterial?(length: number, label: string, context?: Uint8Array): Uint8Array;
     readonly serverCertificate?: Uint8Array | null;
   } | null;
+  /** Fires when the connection ends: lets a policy keep per-connection state. */
+  readonly signal?: AbortSignal;
+  /** The server's per-connection session object, for policies that need to tell connections apart. */
+  readonly session?: unknown;
+}
+
+/** The program's verdict on a `credentials` step (aiosmtpd's `AuthResult`). */
+export interface SaslVerdict {
+  readonly success: boolean;
+  readonly authData?: unknown;
+  readonly message?: string;
 }
 
 export type SaslStep =
@@ -35,6 +46,12 @@ export type SaslStep =
 export interface SaslExchange {
   /** `response` is `null` only for the first step when the client sent no initial response. */
   step(response: Uint8Array | null): SaslStep | Promise<SaslStep>;
+  /**
+   * Optional: hears the authenticator's verdict on a `credentials` step and decides how to go
+   * on, e.g. OAUTHBEARER sends its JSON error challenge before failing. Without it the verdict
+   * ends the exchange.
+   */
+  verdict?(verdict: SaslVerdict): SaslStep | Promise<SaslStep>;
 }
 
 export interface SaslMechanism {
@@ -45,5 +62,10 @@ export interface SaslMechanism {
    * without TLS even when `authRequireTls` is on (CRAM-MD5, SCRAM). PLAIN and LOGIN are not.
    */
   readonly safeWithoutTls?: boolean;
+  /**
+   * Optional: whether the mechanism can run on this connection (EXTERNAL needs a client
+   * certificate, -PLUS needs channel-binding data). Asked again after STARTTLS.
+   */
+  available?(context: SaslContext): boolean;
   start(context: SaslContext): SaslExchange;
 }

@@ -104,6 +104,8 @@ export class ServerConnection {
   private closedEvent: ClosedEvent | null = null;
   /** While an over-long line is skipped up to its LF: whether it was an AUTH line. */
   private skippingLongLine: boolean | null = null;
+  /** Leading buffered bytes already searched for the LF of the current command line. */
+  private scannedForLf = 0;
 
   // Session state (reset by STARTTLS).
   private helloVerb: "HELO" | "EHLO" | "LHLO" | null = null;
@@ -119,6 +121,9 @@ export class ServerConnection {
   private dataReader: DataReader | null = null;
   private bdatChunk: BdatChunk | null = null;
 
+  /** Mechanisms offered now; the program may narrow them per connection (`offerMechanisms`). */
+  private authMechanisms: readonly string[];
+
   // Per-connection counters.
   private unknownCommands = 0;
   private readonly callsLeft = new Map<string, number>();
@@ -126,6 +131,7 @@ export class ServerConnection {
   constructor(options: ConnectionOptions = {}) {
     this.options = resolveOptions(options);
     this.tls = this.options.implicitTls;
+    this.authMechanisms = this.options.authMechanisms;
     if (this.options.proxyProtocol) {
       this.currentPhase = "proxy";
     } else {
@@ -225,20 +231,34 @@ export class ServerConnection {
    * an LMTP `bodyEnd` a list gives one reply per recipient. `false` after `proxyHeader` closes.
    */
   respond(value?: ReplyLike | readonly ReplyLike[] | false | null): number {
-    if (this.pending?.kind === "bodyEnd" && this.options.lmtp && Array.isArray(value)) {
-      const count = this.recipients.length;
-      if (value.length !== count) {
-        throw new LocalProtocolError(
-          `LMTP needs ${count} replies after the body, one per recipient; got ${value.length}`,
-        );
-      }
-    }
-    // Misuse is refused before anything changes, so the event can still be answered properly.
-    if (this.pending?.kind === "auth") {
+    // Everything that can throw (misuse, a malformed reply) happens before anything changes, so
+    // the event can still be answered properly afterwards.
+    const current = this.pending;
+    if (current?.kind === "auth") {
       throw new LocalProtocolError("answer AUTH events with challenge() or completeAuth()");
     }
-    if (value === false && this.pending?.kind !== "proxyHeader") {
+    if (value === false && current?.kind !== "proxyHeader") {
       throw new LocalProtocolError("respond(false) is only for proxyHeader");
+    }
+    const lmtpBody = current?.kind === "bodyEnd" && this.options.lmtp;
+    let replies: Reply[] | null = null;
+    if (value !== undefined && value !== null && value !== false) {
+      if (!Array.isArray(value)) replies = [toReply(value as ReplyLike)];
+      else if (lmtpBody) replies = value.map((item) => toReply(item as ReplyLike));
+      // EHLO: a list of reply lines forms one multi-line reply.
+      else
+        replies = [
+          toReply(
+            value
+              .map((line) => (typeof line === "string" ? line : formatReply(line).trimEnd()))
+              .join("\r\n"),
+          ),
+        ];
+    }
+    if (lmtpBody && Array.isArray(value) && replies && replies.length !== this.recipients.length) {
+      throw new LocalProtocolError(
+        `LMTP needs ${this.recipients.length} replies after the body, one per recipient; got ${replies.length}`,
+      );
     }
     const pending = this.takePending("respond()");
     const pushed = this.pushedCode;
@@ -252,22 +272,8 @@ export class ServerConnection {
       this.writeGreeting();
       return 220;
     }
-    if (value === false || pending.kind === "auth") throw new LocalProtocolError("unreachable");
-    if (pending.kind === "bodyEnd" && this.options.lmtp) {
-      return this.respondLmtpBody(value, pushed);
-    }
-    let reply: Reply | null;
-    if (value === undefined || value === null) {
-      reply = pushed === null ? this.defaultReply(pending) : null;
-    } else if (Array.isArray(value)) {
-      reply = toReply(
-        value
-          .map((line) => (typeof line === "string" ? line : formatReply(line).trimEnd()))
-          .join("\r\n"),
-      );
-    } else {
-      reply = toReply(value as ReplyLike);
-    }
+    if (lmtpBody) return this.respondLmtpBody(replies, Array.isArray(value), pushed);
+    const reply = replies?.[0] ?? (pushed === null ? this.defaultReply(pending) : null);
     const code = reply?.code ?? pushed ?? 250;
     if (reply) this.writeReply(reply, contextOf(pending));
     this.afterReply(pending, code);
@@ -324,12 +330,21 @@ export class ServerConnection {
     if (this.currentPhase !== "paused")
       throw new LocalProtocolError("tlsEstablished() without STARTTLS");
     this.input.clear();
+    this.scannedForLf = 0;
     this.tls = true;
     this.tlsRefused = options.accepted === false;
     this.helloVerb = null;
     this.authenticated = false;
     this.resetTransaction();
     this.currentPhase = "command";
+  }
+
+  /**
+   * Sets the AUTH mechanisms offered from now on (a subset that can work on this connection, e.g.
+   * EXTERNAL only with a client certificate); names are matched case-insensitively.
+   */
+  offerMechanisms(names: readonly string[]): void {
+    this.authMechanisms = names.map((name) => name.toUpperCase());
   }
 
   /**
@@ -354,6 +369,11 @@ export class ServerConnection {
   }
 
   private readProxyHeader(): boolean {
+    // A v2 header announces its length: wait for all of it before copying anything.
+    if (this.input.length >= 16 && this.input.byteAt(0) === 13 && this.input.byteAt(12) !== -1) {
+      const total = 16 + this.input.byteAt(14) * 256 + this.input.byteAt(15);
+      if (this.input.length < total && this.input.byteAt(4) === 0) return false;
+    }
     const head = this.input.take(this.input.length);
     const result = parseProxyHeader(head);
     if (result.status === "incomplete") {
@@ -386,12 +406,17 @@ export class ServerConnection {
     }
     const isAuth = this.currentPhase === "authResponse" || this.startsWithAuth();
     const limit = this.lineBufferLimit(isAuth);
-    const lf = this.input.indexOf(LF, limit);
+    // Resume the LF search where the last one stopped: a client trickling one byte at a time
+    // must not make each line cost quadratic time.
+    const lf = this.input.indexOf(LF, limit, this.scannedForLf);
     if (lf === -1) {
+      this.scannedForLf = Math.min(this.input.length, limit);
       if (this.input.length < limit) return false;
+      this.scannedForLf = 0;
       this.skippingLongLine = isAuth;
       return true;
     }
+    this.scannedForLf = 0;
     const raw = this.input.take(lf + 1);
     let end = raw.length;
     while (end > 0 && (raw[end - 1] === LF || raw[end - 1] === 13)) end--;
@@ -427,7 +452,7 @@ export class ServerConnection {
     if (verb === "AUTH") return AUTH_LINE_LIMIT;
     let limit = this.options.commandSizeLimit;
     if (verb === "MAIL" && this.extended) {
-      if (this.options.size) limit += 26;
+      if (this.options.size && this.options.dataSizeLimit > 0) limit += 26;
       if (this.options.smtpUtf8) limit += 10;
       if (this.options.dsn) limit += 100 + 26;
       if (this.options.requireTlsParam) limit += 11;
@@ -629,8 +654,8 @@ export class ServerConnection {
 
   private offeredMechanisms(): readonly string[] {
     const o = this.options;
-    if (this.tls || !o.authRequireTls) return o.authMechanisms;
-    return o.authMechanisms.filter((name) => o.authClearText.has(name));
+    if (this.tls || !o.authRequireTls) return this.authMechanisms;
+    return this.authMechanisms.filter((name) => o.authClearText.has(name));
   }
 
   private vrfy(argument: string | null): void {
@@ -700,7 +725,7 @@ export class ServerConnection {
       return this.reject("MAIL", syntax);
     if (this.inTransaction) return this.reject("MAIL", REPLIES.nestedMail);
     const params = parseEsmtpParams(path.rest);
-    if (params === null || hasDuplicates(params)) return this.reject("MAIL", syntax);
+    if (params === null) return this.reject("MAIL", syntax);
 
     const o = this.options;
     let body: MailEvent["body"] = null;
@@ -718,7 +743,8 @@ export class ServerConnection {
           : keyword === "SIZE"
             ? 2
             : 3;
-    const ordered = [...params].sort((a, b) => rank(a.keyword) - rank(b.keyword));
+    // A repeated parameter: the last one wins, as in aiosmtpd (smtplib may send SMTPUTF8 twice).
+    const ordered = lastOfEach(params).sort((a, b) => rank(a.keyword) - rank(b.keyword));
     for (const { keyword, value } of ordered) {
       if (keyword === "BODY" && o.eightBitMime) {
         const upper = value?.toUpperCase();
@@ -783,12 +809,12 @@ export class ServerConnection {
     if (path.address === "" || (path.rest !== "" && !this.extended))
       return this.reject("RCPT", syntax);
     const params = parseEsmtpParams(path.rest);
-    if (params === null || hasDuplicates(params)) return this.reject("RCPT", syntax);
+    if (params === null) return this.reject("RCPT", syntax);
 
     const o = this.options;
     let notify: NonNullable<RcptEvent["dsn"]>["notify"] = null;
     let originalRecipient: NonNullable<RcptEvent["dsn"]>["originalRecipient"] = null;
-    for (const { keyword, value } of params) {
+    for (const { keyword, value } of lastOfEach(params)) {
       if (keyword === "NOTIFY" && o.dsn) {
         const items = (value ?? "").toUpperCase().split(",");
         const valid =
@@ -877,7 +903,7 @@ export class ServerConnection {
     if (this.authenticated) return this.reject("AUTH", REPLIES.authAlready);
     if (words.length === 0) return this.reject("AUTH", REPLIES.authNotEnough);
     if (words.length > 2) return this.reject("AUTH", REPLIES.authTooMany);
-    if (!this.options.authMechanisms.includes(mechanism)) {
+    if (!this.authMechanisms.includes(mechanism)) {
       return this.reject("AUTH", REPLIES.authUnknownMechanism);
     }
     let initialResponse: Uint8Array | null = null;
@@ -913,6 +939,7 @@ export class ServerConnection {
     this.writeReply(this.catalogue(REPLIES.readyTls), "other");
     // Anything the client sent after the STARTTLS line, partial line included, is dropped unread.
     this.input.clear();
+    this.scannedForLf = 0;
     this.skippingLongLine = null;
     this.currentPhase = "paused";
     this.queued.push({ type: "startTls" });
@@ -948,7 +975,10 @@ export class ServerConnection {
     }
     this.bdatChunk = null;
     if (chunk.rejectWith) {
-      this.writeReply(chunk.rejectWith, "data");
+      // The LAST chunk ends the body: in LMTP that is one reply per accepted recipient.
+      const perRecipient = this.options.lmtp && chunk.last && chunk.abortsBody;
+      const count = perRecipient ? Math.max(1, this.recipients.length) : 1;
+      for (let i = 0; i < count; i++) this.writeReply(chunk.rejectWith, "data");
       this.currentPhase = "command";
       if (chunk.abortsBody && this.bodyVia !== null) {
         this.endBody("tooMuchData", this.bdatSize + chunk.size, false);
@@ -989,24 +1019,23 @@ export class ServerConnection {
     this.queued.push(event);
   }
 
-  /** LMTP: one reply per accepted recipient; returns the first code. */
+  /** LMTP: one reply per accepted recipient (a single reply serves all); returns the first code. */
   private respondLmtpBody(
-    value: ReplyLike | readonly ReplyLike[] | null | undefined,
+    replies: Reply[] | null,
+    perRecipient: boolean,
     pushed: number | null,
   ): number {
     const count = this.recipients.length;
     let first = pushed ?? 250;
-    if (value === undefined || value === null) {
+    if (replies === null) {
       if (pushed === null)
         for (let i = 0; i < count; i++) this.writeReply(this.catalogue(REPLIES.ok), "data");
-    } else if (Array.isArray(value)) {
-      const replies = value.map((item) => toReply(item as ReplyLike));
-      first = replies[0]?.code ?? first;
-      for (const reply of replies) this.writeReply(reply, "data");
     } else {
-      const reply = toReply(value as ReplyLike);
-      first = reply.code;
-      for (let i = 0; i < count; i++) this.writeReply(reply, "data");
+      first = replies[0]?.code ?? first;
+      for (let i = 0; i < count; i++) {
+        const reply = perRecipient ? replies[i] : replies[0];
+        if (reply) this.writeReply(reply, "data");
+      }
     }
     this.resetTransaction();
     this.currentPhase = "command";
@@ -1134,6 +1163,7 @@ export class ServerConnection {
   private finish(reason: ClosedEvent["reason"]): void {
     this.currentPhase = "closed";
     this.input.clear();
+    this.scannedForLf = 0;
     this.queued.push(this.close(reason));
   }
 
@@ -1163,8 +1193,8 @@ function paramText(param: EsmtpParam): string {
   return param.value === null ? param.keyword : `${param.keyword}=${param.value}`;
 }
 
-function hasDuplicates(params: readonly EsmtpParam[]): boolean {
-  return new Set(params.map((p) => p.keyword)).size !== params.length;
+function lastOfEach(params: readonly EsmtpParam[]): EsmtpParam[] {
+  return [...new Map(params.map((param) => [param.keyword, param])).values()];
 }
 
 const BUILTIN_VERBS: ReadonlySet<string> = new Set([

@@ -4,8 +4,9 @@
  * of the API is reported (LocalProtocolError). Exact reply texts are pinned by the golden files.
  */
 import { describe, expect, it } from "vitest";
-import { LocalProtocolError } from "../src/errors.js";
+import { LocalProtocolError, RemoteProtocolError } from "../src/errors.js";
 import type { SmtpEvent } from "../src/events.js";
+import type { ConnectionOptions } from "../src/options.js";
 import { ServerConnection } from "../src/server-connection.js";
 import {
   bin,
@@ -24,7 +25,10 @@ function types(events: readonly SmtpEvent[]): string[] {
   return events.map((event) => event.type);
 }
 
-function ofType<T extends SmtpEvent["type"]>(events: readonly SmtpEvent[], type: T): Extract<SmtpEvent, { type: T }>[] {
+function ofType<T extends SmtpEvent["type"]>(
+  events: readonly SmtpEvent[],
+  type: T,
+): Extract<SmtpEvent, { type: T }>[] {
   return events.filter((event): event is Extract<SmtpEvent, { type: T }> => event.type === type);
 }
 
@@ -60,7 +64,13 @@ describe("hello", () => {
   it("HELO: event fields, and the default reply", () => {
     const d = dialog("HELO client.example\r\n");
     expect(d.events).toEqual([
-      { type: "hello", verb: "HELO", hostname: "client.example", extended: false, responses: ["250 localhost"] },
+      {
+        type: "hello",
+        verb: "HELO",
+        hostname: "client.example",
+        extended: false,
+        responses: ["250 localhost"],
+      },
     ]);
     expect(d.conn.greeted).toBe(true);
     expect(d.conn.extended).toBe(false);
@@ -91,7 +101,9 @@ describe("hello", () => {
 
   it("a list of lines replaces the EHLO reply", () => {
     const d = dialog("EHLO c\r\n", {
-      policy: policy({ hello: (_e, conn) => void conn.respond(["250-mx.example Hi", "250 SIZE 10"]) }),
+      policy: policy({
+        hello: (_e, conn) => void conn.respond(["250-mx.example Hi", "250 SIZE 10"]),
+      }),
     });
     expect(d.replyLines.slice(1)).toEqual(["250-mx.example Hi", "250 SIZE 10"]);
     expect(d.conn.greeted).toBe(true);
@@ -101,7 +113,10 @@ describe("hello", () => {
     const d = dialog("HELO c\r\nMAIL FROM:<a@example.com>\r\n", {
       policy: policy({ hello: (_e, conn) => void conn.respond("550 5.7.1 Go away") }),
     });
-    expect(d.replyLines.slice(1)).toEqual(["550 5.7.1 Go away", "503 5.5.1 Error: send HELO first"]);
+    expect(d.replyLines.slice(1)).toEqual([
+      "550 5.7.1 Go away",
+      "503 5.5.1 Error: send HELO first",
+    ]);
     expect(d.conn.greeted).toBe(false);
   });
 
@@ -140,14 +155,19 @@ describe("MAIL and RCPT", () => {
   });
 
   it("MAIL: SMTPUTF8 when enabled", () => {
-    const d = dialog("EHLO c\r\nMAIL FROM:<a@example.com> SMTPUTF8\r\n", { options: { extensions: { smtpUtf8: true } } });
+    const d = dialog("EHLO c\r\nMAIL FROM:<a@example.com> SMTPUTF8\r\n", {
+      options: { extensions: { smtpUtf8: true } },
+    });
     expect(ofType(d.events, "mail")[0]?.smtpUtf8).toBe(true);
   });
 
   it("MAIL: SMTPUTF8 allows a UTF-8 address", () => {
-    const d = dialog(new TextEncoder().encode("EHLO c\r\nMAIL FROM:<jösé@exämple.com> SMTPUTF8\r\n"), {
-      options: { extensions: { smtpUtf8: true } },
-    });
+    const d = dialog(
+      new TextEncoder().encode("EHLO c\r\nMAIL FROM:<jösé@exämple.com> SMTPUTF8\r\n"),
+      {
+        options: { extensions: { smtpUtf8: true } },
+      },
+    );
     expect(ofType(d.events, "mail")[0]?.address).toBe("jösé@exämple.com");
   });
 
@@ -155,22 +175,39 @@ describe("MAIL and RCPT", () => {
     const d = dialog(`${ENVELOPE}`, {
       policy: policy({ mail: (_e, conn) => void conn.respond("550 5.7.1 Sender refused") }),
     });
-    expect(d.replyLines.slice(-2)).toEqual(["550 5.7.1 Sender refused", "503 5.5.1 Error: need MAIL command"]);
+    expect(d.replyLines.slice(-2)).toEqual([
+      "550 5.7.1 Sender refused",
+      "503 5.5.1 Error: need MAIL command",
+    ]);
     expect(d.conn.inTransaction).toBe(false);
   });
 
   it("RCPT: event fields; refused recipients are not recipients", () => {
-    const d = dialog(`${ENVELOPE}RCPT TO:<nobody@example.com>\r\nRCPT TO:<c@example.com>\r\nDATA\r\n.\r\n`, {
-      policy: policy({
-        rcpt: (event, conn) => {
-          if (event.type === "rcpt" && event.address.startsWith("nobody")) conn.respond("550 5.1.1 No such user");
-          else conn.respond();
-        },
-      }),
-    });
+    const d = dialog(
+      `${ENVELOPE}RCPT TO:<nobody@example.com>\r\nRCPT TO:<c@example.com>\r\nDATA\r\n.\r\n`,
+      {
+        policy: policy({
+          rcpt: (event, conn) => {
+            if (event.type === "rcpt" && event.address.startsWith("nobody"))
+              conn.respond("550 5.1.1 No such user");
+            else conn.respond();
+          },
+        }),
+      },
+    );
     const rcpts = ofType(d.events, "rcpt");
-    expect(rcpts[0]).toEqual({ type: "rcpt", address: "b@example.com", params: [], options: [], dsn: null });
-    expect(rcpts.map((e) => e.address)).toEqual(["b@example.com", "nobody@example.com", "c@example.com"]);
+    expect(rcpts[0]).toEqual({
+      type: "rcpt",
+      address: "b@example.com",
+      params: [],
+      options: [],
+      dsn: null,
+    });
+    expect(rcpts.map((e) => e.address)).toEqual([
+      "b@example.com",
+      "nobody@example.com",
+      "c@example.com",
+    ]);
     expect(ofType(d.events, "bodyEnd")[0]?.recipients).toEqual(["b@example.com", "c@example.com"]);
   });
 
@@ -189,9 +226,12 @@ describe("MAIL and RCPT", () => {
   });
 
   it("declared extra parameters are passed through", () => {
-    const d = dialog("EHLO c\r\nMAIL FROM:<a@example.com> XTRACE=1\r\nRCPT TO:<b@example.com> XPRIO=high\r\n", {
-      options: { extensions: { mailParameters: ["xtrace"], rcptParameters: ["XPRIO"] } },
-    });
+    const d = dialog(
+      "EHLO c\r\nMAIL FROM:<a@example.com> XTRACE=1\r\nRCPT TO:<b@example.com> XPRIO=high\r\n",
+      {
+        options: { extensions: { mailParameters: ["xtrace"], rcptParameters: ["XPRIO"] } },
+      },
+    );
     expect(ofType(d.events, "mail")[0]?.params).toEqual([{ keyword: "XTRACE", value: "1" }]);
     expect(ofType(d.events, "rcpt")[0]?.options).toEqual(["XPRIO=high"]);
   });
@@ -210,15 +250,14 @@ describe("MAIL and RCPT", () => {
     expect(plain.replyLines.at(-1)).toBe("451 Try again later");
   });
 
-  it("rejected events carry the verb and the reply", () => {
+  it("rejected events carry the verb, the reply, and a RemoteProtocolError with it", () => {
     const d = dialog("MAIL FROM:<a@example.com>\r\n");
-    expect(d.events).toEqual([
-      {
-        type: "rejected",
-        verb: "MAIL",
-        reply: { code: 503, enhanced: "5.5.1", lines: ["Error: send HELO first"] },
-      },
-    ]);
+    const reply = { code: 503, enhanced: "5.5.1", lines: ["Error: send HELO first"] };
+    expect(d.events).toMatchObject([{ type: "rejected", verb: "MAIL", reply }]);
+    const [event] = d.events;
+    if (event?.type !== "rejected") throw new Error("expected a rejected event");
+    expect(event.error).toBeInstanceOf(RemoteProtocolError);
+    expect(event.error.reply).toEqual(reply);
   });
 });
 
@@ -312,7 +351,9 @@ describe("the other commands", () => {
   });
 
   it("QUIT with a custom reply still closes", () => {
-    const d = dialog("QUIT\r\n", { policy: policy({ quit: (_e, conn) => void conn.respond("221 2.0.0 See you") }) });
+    const d = dialog("QUIT\r\n", {
+      policy: policy({ quit: (_e, conn) => void conn.respond("221 2.0.0 See you") }),
+    });
     expect(d.replyLines.at(-1)).toBe("221 2.0.0 See you");
     expect(d.closedReason).toBe("quit");
   });
@@ -368,7 +409,10 @@ describe("AUTH", () => {
         conn.completeAuth(false);
       },
     });
-    dialog(`EHLO c\r\nAUTH plain ${GOOD_PLAIN_B64}\r\nAUTH PLAIN =\r\nAUTH login\r\n`, { options: auth, policy: record });
+    dialog(`EHLO c\r\nAUTH plain ${GOOD_PLAIN_B64}\r\nAUTH PLAIN =\r\nAUTH login\r\n`, {
+      options: auth,
+      policy: record,
+    });
     expect(events).toEqual([
       { type: "auth", mechanism: "PLAIN", initialResponse: bin("\0user\0password") },
       { type: "auth", mechanism: "PLAIN", initialResponse: new Uint8Array(0) },
@@ -392,10 +436,13 @@ describe("AUTH", () => {
         }
       },
     });
-    const d = dialog(`EHLO c\r\nAUTH LOGIN\r\n${btoa("user")}\r\n${btoa("secret")}\r\nAUTH PLAIN\r\n`, {
-      options: auth,
-      policy: login,
-    });
+    const d = dialog(
+      `EHLO c\r\nAUTH LOGIN\r\n${btoa("user")}\r\n${btoa("secret")}\r\nAUTH PLAIN\r\n`,
+      {
+        options: auth,
+        policy: login,
+      },
+    );
     expect(d.replyLines.slice(-4)).toEqual([
       "334 VXNlciBOYW1lAA==",
       "334 UGFzc3dvcmQA",
@@ -408,7 +455,9 @@ describe("AUTH", () => {
   it("completeAuth with the program's own reply", () => {
     const d = dialog("EHLO c\r\nAUTH PLAIN AAAA\r\n", {
       options: auth,
-      policy: policy({ auth: (_e, conn) => conn.completeAuth(false, "454 4.7.0 Temporary authentication failure") }),
+      policy: policy({
+        auth: (_e, conn) => conn.completeAuth(false, "454 4.7.0 Temporary authentication failure"),
+      }),
     });
     expect(d.replyLines.at(-1)).toBe("454 4.7.0 Temporary authentication failure");
     expect(d.conn.isAuthenticated).toBe(false);
@@ -426,7 +475,10 @@ describe("AUTH", () => {
         },
       }),
     });
-    expect(ofType(d.events, "authAborted").map((e) => e.reason)).toEqual(["cancelled", "badBase64"]);
+    expect(ofType(d.events, "authAborted").map((e) => e.reason)).toEqual([
+      "cancelled",
+      "badBase64",
+    ]);
     expect(responses).toEqual([new Uint8Array(0)]);
     expect(d.replyLines.slice(-6)).toEqual([
       "334 ",
@@ -444,7 +496,9 @@ describe("AUTH", () => {
     });
     expect(d.replyLines).toContain("250-AUTH XOAUTH2");
     expect(ofType(d.events, "auth").map((e) => e.mechanism)).toEqual(["XOAUTH2"]);
-    expect(d.replyLines.at(-1)).toBe("538 5.7.11 Encryption required for requested authentication mechanism");
+    expect(d.replyLines.at(-1)).toBe(
+      "538 5.7.11 Encryption required for requested authentication mechanism",
+    );
   });
 });
 
@@ -471,7 +525,7 @@ describe("STARTTLS", () => {
   });
 
   it("STARTTLS forgets authentication", () => {
-    const d = dialog(["EHLO c\r\nAUTH PLAIN " + GOOD_PLAIN_B64 + "\r\nSTARTTLS\r\n", { tls: true }], {
+    const d = dialog([`EHLO c\r\nAUTH PLAIN ${GOOD_PLAIN_B64}\r\nSTARTTLS\r\n`, { tls: true }], {
       options: { startTls: true, auth: { mechanisms: ["PLAIN"], requireTls: false } },
     });
     expect(d.replyLines).toContain("235 2.7.0 Authentication successful");
@@ -504,7 +558,9 @@ describe("added and replaced commands", () => {
   });
 
   it("a replaced built-in: command event with builtin true; runBuiltin() runs aiosmtpd's logic", () => {
-    const d = dialog("HELO c\r\nMAIL FROM:<a@example.com>\r\n", { options: { commands: { MAIL: {} } } });
+    const d = dialog("HELO c\r\nMAIL FROM:<a@example.com>\r\n", {
+      options: { commands: { MAIL: {} } },
+    });
     expect(types(d.events)).toEqual(["hello", "command", "mail"]);
     expect(ofType(d.events, "command")[0]).toEqual({
       type: "command",
@@ -522,7 +578,10 @@ describe("added and replaced commands", () => {
 
 describe("closing", () => {
   it("closeConnection() with a last reply", () => {
-    const d = dialog(["HELO c\r\n", { act: (conn) => conn.closeConnection("421 4.4.2 localhost Error: timeout exceeded") }]);
+    const d = dialog([
+      "HELO c\r\n",
+      { act: (conn) => conn.closeConnection("421 4.4.2 localhost Error: timeout exceeded") },
+    ]);
     expect(d.replyLines.at(-1)).toBe("421 4.4.2 localhost Error: timeout exceeded");
     expect(d.closedReason).toBe("closedByServer");
     expect(d.conn.phase).toBe("closed");
@@ -602,14 +661,20 @@ describe("API misuse is a LocalProtocolError", () => {
   });
 
   it("bad commandCallLimit values are TypeErrors", () => {
-    expect(() => new ServerConnection({ commandCallLimit: "5" as unknown as number })).toThrow(TypeError);
-    expect(() => new ServerConnection({ commandCallLimit: { NOOP: "5" as unknown as number } })).toThrow(TypeError);
+    expect(() => new ServerConnection({ commandCallLimit: "5" as unknown as number })).toThrow(
+      TypeError,
+    );
+    expect(
+      () => new ServerConnection({ commandCallLimit: { NOOP: "5" as unknown as number } }),
+    ).toThrow(TypeError);
   });
 });
 
 describe("PROXY", () => {
   it("proxyHeader event with the parsed data, then the greeting", () => {
-    const d = dialog("PROXY TCP4 192.0.2.1 198.51.100.2 56324 25\r\nNOOP\r\n", { options: { proxyProtocol: true } });
+    const d = dialog("PROXY TCP4 192.0.2.1 198.51.100.2 56324 25\r\nNOOP\r\n", {
+      options: { proxyProtocol: true },
+    });
     expect(types(d.events)).toEqual(["proxyHeader", "noop"]);
     const [header] = ofType(d.events, "proxyHeader");
     expect(header?.proxy).toMatchObject({
@@ -659,7 +724,9 @@ describe("call limits and gates produce rejected events", () => {
   });
 
   it("530 before STARTTLS is a rejected event", () => {
-    const d = dialog("MAIL FROM:<a@example.com>\r\n", { options: { startTls: true, requireStartTls: true } });
+    const d = dialog("MAIL FROM:<a@example.com>\r\n", {
+      options: { startTls: true, requireStartTls: true },
+    });
     expect(ofType(d.events, "rejected")[0]?.reply.code).toBe(530);
   });
 });
@@ -677,7 +744,9 @@ function concatBytes(parts: Uint8Array[]): Uint8Array {
 describe("deferred answers (a hook that takes its time)", () => {
   it("pipelined commands wait for the pending answer, then run in order", () => {
     const d = new Dialog({ policy: policy({ mail: deferAll }) });
-    const out = d.send("HELO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nNOOP\r\n");
+    const out = d.send(
+      "HELO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nNOOP\r\n",
+    );
     expect(out).toBe("250 localhost\r\n");
     expect(d.status).toBe("deferred");
     expect(d.conn.bufferedBytes).toBe("RCPT TO:<b@example.com>\r\nNOOP\r\n".length);
@@ -697,7 +766,10 @@ describe("deferred answers (a hook that takes its time)", () => {
 
 describe("a LocalProtocolError leaves the pending event answerable (misuse is atomic)", () => {
   it("respond() to an auth event", () => {
-    const d = new Dialog({ options: { implicitTls: true, auth: { mechanisms: ["PLAIN"] } }, policy: policy({ auth: deferAll }) });
+    const d = new Dialog({
+      options: { implicitTls: true, auth: { mechanisms: ["PLAIN"] } },
+      policy: policy({ auth: deferAll }),
+    });
     d.send("EHLO c\r\nAUTH PLAIN\r\n");
     expect(d.status).toBe("deferred");
     expect(() => d.conn.respond()).toThrow(LocalProtocolError);
@@ -726,10 +798,30 @@ describe("a LocalProtocolError leaves the pending event answerable (misuse is at
 
   it("an LMTP list of the wrong length", () => {
     const d = new Dialog({ options: { lmtp: true }, policy: policy({ bodyEnd: deferAll }) });
-    d.send("LHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nRCPT TO:<c@example.com>\r\nDATA\r\n.\r\n");
+    d.send(
+      "LHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nRCPT TO:<c@example.com>\r\nDATA\r\n.\r\n",
+    );
     expect(() => d.conn.respond(["250 OK"])).toThrow(LocalProtocolError);
     expect(d.conn.phase).toBe("reply");
     d.conn.respond(["250 2.0.0 one", "450 4.2.0 two"]);
     expect(d.resume()).toBe("250 2.0.0 one\r\n450 4.2.0 two\r\n");
+  });
+});
+
+describe("extension options", () => {
+  it("REQUIRETLS is offered only under TLS, and sets requireTls on the mail event", () => {
+    const options: ConnectionOptions = { implicitTls: true, extensions: { requireTls: true } };
+    const d = dialog("EHLO c\r\nMAIL FROM:<a@example.com> REQUIRETLS\r\n", { options });
+    expect(d.replyLines).toContain("250-REQUIRETLS");
+    expect(d.events.find((e) => e.type === "mail")).toMatchObject({ requireTls: true });
+    const clear = dialog("EHLO c\r\n", { options: { extensions: { requireTls: true } } });
+    expect(clear.replyLines).not.toContain("250-REQUIRETLS");
+  });
+
+  it("extra EHLO keywords come after the built-in ones, before STARTTLS/AUTH/HELP", () => {
+    const d = dialog("EHLO c\r\n", {
+      options: { startTls: true, extensions: { keywords: ["XCLIENT ADDR NAME"] } },
+    });
+    expect(d.replyLines.slice(-3)).toEqual(["250-XCLIENT ADDR NAME", "250-STARTTLS", "250 HELP"]);
   });
 });

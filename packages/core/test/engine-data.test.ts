@@ -56,7 +56,11 @@ describe("end of data", () => {
 
   it.each([
     ["LF . CRLF", "a\n.\r\nb\r\n.\r\n", "a\n.\r\nb\r\n"],
-    ["CRLF . LF", "a\r\n.\nb\r\n.\r\n", "a\r\n.\nb\r\n"],
+    [
+      "CRLF . LF (the dot starts a CRLF line, so it is unstuffed)",
+      "a\r\n.\nb\r\n.\r\n",
+      "a\r\n\nb\r\n",
+    ],
     ["LF . LF", "a\n.\nb\r\n.\r\n", "a\n.\nb\r\n"],
     ["CR . CR", "a\r.\rb\r\n.\r\n", "a\r.\rb\r\n"],
     ["CR . CRLF", "a\r.\r\nb\r\n.\r\n", "a\r.\r\nb\r\n"],
@@ -118,22 +122,27 @@ describe("bare CR and LF", () => {
   ])("reject: %s gets 554 5.6.0 after the dot", (_name, input) => {
     const r = send(input, { lineEndings: "reject" });
     expect(r.end?.error).toBe("bareLineEnding");
-    expect(r.reply).toBe("554 5.6.0 Error: bare <CR> or <LF> in message data (see RFC5321 2.3.8)\r\n");
+    expect(r.reply).toBe(
+      "554 5.6.0 Error: bare <CR> or <LF> in message data (see RFC5321 2.3.8)\r\n",
+    );
     expect(r.dialog.conn.inTransaction).toBe(false);
   });
 
-  it.each<LineEndingPolicy>(["allow", "normalize", "reject"])("%s: LF . CRLF never ends the body", (policy) => {
-    const r = send("Testing\n.\r\nNO SMUGGLING\r\n.\r\n", { lineEndings: policy });
-    expect(r.dialog.events.filter((e) => e.type === "bodyEnd")).toHaveLength(1);
-    expect(r.dialog.events.filter((e) => e.type === "mail")).toHaveLength(1);
-    if (policy === "allow") expect(r.body).toBe("Testing\n.\r\nNO SMUGGLING\r\n");
-    if (policy === "normalize") expect(r.body).toBe("Testing\r\n.\r\nNO SMUGGLING\r\n");
-  });
+  it.each<LineEndingPolicy>(["allow", "normalize", "reject"])(
+    "%s: LF . CRLF never ends the body",
+    (policy) => {
+      const r = send("Testing\n.\r\nNO SMUGGLING\r\n.\r\n", { lineEndings: policy });
+      expect(r.dialog.events.filter((e) => e.type === "bodyEnd")).toHaveLength(1);
+      expect(r.dialog.events.filter((e) => e.type === "mail")).toHaveLength(1);
+      if (policy === "allow") expect(r.body).toBe("Testing\n.\r\nNO SMUGGLING\r\n");
+      if (policy === "normalize") expect(r.body).toBe("Testing\r\n.\r\nNO SMUGGLING\r\n");
+    },
+  );
 
   it("normalize: a bare CR split from its next byte across chunks", () => {
     for (let size = 1; size <= 6; size++) {
-      const r = send("a\rb\r\nc\n.\r\n", { lineEndings: "normalize" }, size);
-      expect(r.body, `chunks of ${size}`).toBe("a\r\nb\r\nc\r\n");
+      const r = send("a\rb\r\nc\nd\r\n.\r\n", { lineEndings: "normalize" }, size);
+      expect(r.body, `chunks of ${size}`).toBe("a\r\nb\r\nc\r\nd\r\n");
     }
   });
 });
@@ -216,7 +225,10 @@ describe("size limit", () => {
   });
 
   it("plain mode: aiosmtpd's text", () => {
-    const r = send("1234567890\r\n.\r\n", { dataSizeLimit: 11, extensions: { enhancedStatusCodes: false } });
+    const r = send("1234567890\r\n.\r\n", {
+      dataSizeLimit: 11,
+      extensions: { enhancedStatusCodes: false },
+    });
     expect(r.reply).toBe("552 Error: Too much mail data\r\n");
   });
 
@@ -230,11 +242,16 @@ describe("size limit", () => {
   });
 
   it("the first limit crossed wins", () => {
-    const longFirst = send(`${"a".repeat(1200)}\r\n${"b".repeat(900)}\r\n.\r\n`, { dataSizeLimit: 2000 });
-    expect(longFirst.end?.error).toBe("lineTooLong");
-    const bigFirst = send(`${"b".repeat(900)}\r\n${"b".repeat(900)}\r\n${"a".repeat(1200)}\r\n.\r\n`, {
+    const longFirst = send(`${"a".repeat(1200)}\r\n${"b".repeat(900)}\r\n.\r\n`, {
       dataSizeLimit: 2000,
     });
+    expect(longFirst.end?.error).toBe("lineTooLong");
+    const bigFirst = send(
+      `${"b".repeat(900)}\r\n${"b".repeat(900)}\r\n${"a".repeat(1200)}\r\n.\r\n`,
+      {
+        dataSizeLimit: 2000,
+      },
+    );
     expect(bigFirst.end?.error).toBe("tooMuchData");
   });
 
@@ -297,7 +314,9 @@ describe("body chunks are views of the received memory", () => {
 describe("BDAT bodies", () => {
   it("are taken verbatim: no unstuffing, no terminator", () => {
     const content = "..x\r\n.\r\nQUIT\r\n";
-    const d = dialog(`EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nBDAT ${content.length} LAST\r\n${content}`);
+    const d = dialog(
+      `EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nBDAT ${content.length} LAST\r\n${content}`,
+    );
     expect(d.bodies).toEqual([content]);
     expect(d.replyLines.at(-1)).toBe("250 2.0.0 OK");
   });
@@ -317,7 +336,10 @@ describe("BDAT bodies", () => {
     );
     const end = d.events.find((e): e is BodyEndEvent => e.type === "bodyEnd");
     expect(end?.error).toBe("tooMuchData");
-    expect(d.replyLines.slice(-2)).toEqual(["250 2.0.0 OK: 4 octets received", "552 5.3.4 Error: Too much mail data"]);
+    expect(d.replyLines.slice(-2)).toEqual([
+      "250 2.0.0 OK: 4 octets received",
+      "552 5.3.4 Error: Too much mail data",
+    ]);
     expect(d.events.some((e) => e.type === "noop")).toBe(false);
   });
 });

@@ -19,7 +19,10 @@ describe("golden files", () => {
   it("are all loaded and each has at least one section", () => {
     expect(GOLDEN_FILES.size).toBeGreaterThanOrEqual(14);
     for (const file of GOLDEN_FILES.keys()) {
-      expect(GOLDEN_SECTIONS.some((section) => section.file === file), file).toBe(true);
+      expect(
+        GOLDEN_SECTIONS.some((section) => section.file === file),
+        file,
+      ).toBe(true);
     }
   });
 

@@ -558,3 +558,39 @@ describe("logging", () => {
     expect(text).not.toContain(btoa(secret));
   });
 });
+
+describe("hook results that are not replies", () => {
+  test.each([["hello"], ["600 x"], [42], [{ code: 250 }]])(
+    "%j goes to handleException and the session goes on",
+    async (bad) => {
+      const errors: unknown[] = [];
+      const { transport } = start({
+        handleNOOP: () => bad as never,
+        handleException: (error) => {
+          errors.push(error);
+          return "451 4.3.0 Bad hook";
+        },
+      });
+      await transport.replies(1);
+      expect(await transport.command("NOOP")).toEqual(["451 4.3.0 Bad hook"]);
+      expect(await transport.command("RSET")).toEqual(["250 2.0.0 OK"]);
+      expect(errors[0]).toBeInstanceOf(TypeError);
+    },
+  );
+
+  test("handleAUTH answering 535 leaves session.authenticated false", async () => {
+    let session: Session | null = null;
+    const { transport } = start(
+      {
+        handleAUTH: (_s, s) => {
+          session = s;
+          return "535 5.7.8 Nope";
+        },
+      },
+      { authRequireTls: false },
+    );
+    await greet(transport);
+    expect(await transport.command("AUTH PLAIN")).toEqual(["535 5.7.8 Nope"]);
+    expect((session as Session | null)?.authenticated).toBe(false);
+  });
+});

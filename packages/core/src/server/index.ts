@@ -6,6 +6,7 @@ export {
   LOGIN,
   PLAIN,
   runSasl,
+  saslContext,
   verifyCredentials,
 } from "./mechanisms.js";
 export { Envelope, Session } from "./session.js";

@@ -1,4 +1,4 @@
-import type { SaslMechanism } from "../sasl.js";
+import type { SaslContext, SaslMechanism } from "../sasl.js";
 import type { Handler } from "./handler.js";
 import type { SMTP } from "./smtp.js";
 import type { AuthResult, LoginPassword } from "./smtp-options.js";
@@ -16,19 +16,28 @@ export type AuthMechanism = (
 const DECODER = new TextDecoder();
 const ENCODER = new TextEncoder();
 
-/** aiosmtpd's `LoginPassword`, whose string forms never show the password. */
+/** aiosmtpd's `LoginPassword`, whose string, JSON and inspected forms never show the password. */
 export class Credentials implements LoginPassword {
+  readonly #password: Uint8Array;
   constructor(
     readonly login: Uint8Array,
-    readonly password: Uint8Array,
+    password: Uint8Array,
     /** PLAIN's authorization identity ("" when absent). */
     readonly authzid = "",
-  ) {}
+  ) {
+    this.#password = password;
+  }
+  get password(): Uint8Array {
+    return this.#password;
+  }
   toString(): string {
     return `LoginPassword(login=${DECODER.decode(this.login)}, password=...)`;
   }
   toJSON(): unknown {
     return { login: DECODER.decode(this.login), password: "..." };
+  }
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return this.toString();
   }
 }
 
@@ -98,11 +107,20 @@ export const LOGIN: SaslMechanism = {
   },
 };
 
+/** What a mechanism may know about this connection. */
+export function saslContext(server: SMTP): SaslContext {
+  return {
+    hostname: server.hostname,
+    tls: server.session?.ssl ?? null,
+    signal: server.signal,
+    session: server.session,
+  };
+}
+
 /** Runs a step-machine mechanism over the connection. */
 export function runSasl(mechanism: SaslMechanism): AuthMechanism {
   return async (server, initialResponse) => {
-    const tls = server.session.ssl;
-    const exchange = mechanism.start({ hostname: server.hostname, tls });
+    const exchange = mechanism.start(saslContext(server));
     let step = await exchange.step(initialResponse);
     for (;;) {
       if (step.type === "challenge") {
@@ -111,8 +129,15 @@ export function runSasl(mechanism: SaslMechanism): AuthMechanism {
         step = await exchange.step(answer);
         continue;
       }
-      if (step.type === "credentials")
-        return verifyCredentials(server, mechanism.name, step.credentials);
+      if (step.type === "credentials") {
+        const result = await verifyCredentials(server, mechanism.name, step.credentials);
+        if (!exchange.verdict) return result;
+        const next = await exchange.verdict(result);
+        // A mechanism that accepts the verdict as it is ends with the program's own result.
+        if (next.type === "success" && result.success) return result;
+        step = next;
+        continue;
+      }
       if (step.type === "success") return { success: true, authData: step.authData };
       return step.reply === undefined
         ? { success: false }

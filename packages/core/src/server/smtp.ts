@@ -3,6 +3,7 @@ import { SmtpError } from "../errors.js";
 import type { BodyEndEvent, SmtpEvent } from "../events.js";
 import type { CommandSpec, ConnectionOptions } from "../options.js";
 import { formatReply, type Reply, type ReplyLike, toReply } from "../reply.js";
+import type { SaslMechanism } from "../sasl.js";
 import { ServerConnection } from "../server-connection.js";
 import { BodyStream } from "./body-stream.js";
 import type { Handler, HookResult } from "./handler.js";
@@ -11,6 +12,7 @@ import {
   BUILTIN_MECHANISMS,
   handlerMechanisms,
   runSasl,
+  saslContext,
 } from "./mechanisms.js";
 import { Envelope, Session } from "./session.js";
 import type { AuthResult, SmtpOptions } from "./smtp-options.js";
@@ -69,6 +71,8 @@ export class SMTP {
   private readonly controller = new AbortController();
   private readonly mechanisms: Map<string, AuthMechanism>;
   private readonly safeWithoutTls = new Set<string>();
+  /** Mechanisms that decide per connection whether they can run (EXTERNAL, -PLUS). */
+  private readonly conditional = new Map<string, SaslMechanism>();
   private readonly customCommands = new Map<string, (argument: string | null) => unknown>();
   private body: BodyInProgress | null = null;
   private draining = false;
@@ -87,11 +91,14 @@ export class SMTP {
     const mechanisms = new Map<string, AuthMechanism>();
     for (const mechanism of [...BUILTIN_MECHANISMS, ...(options.mechanisms ?? [])]) {
       mechanisms.set(mechanism.name.toUpperCase(), runSasl(mechanism));
+      if (mechanism.available) this.conditional.set(mechanism.name.toUpperCase(), mechanism);
+      else this.conditional.delete(mechanism.name.toUpperCase());
       if (mechanism.safeWithoutTls) this.safeWithoutTls.add(mechanism.name.toUpperCase());
     }
     // aiosmtpd: the handler's auth_NAME methods win over built-ins of the same name.
     for (const [name, mechanism] of handlerMechanisms(handler)) {
       mechanisms.set(name, mechanism);
+      this.conditional.delete(name);
       this.safeWithoutTls.delete(name);
     }
     for (const name of options.authExcludeMechanism ?? []) mechanisms.delete(name.toUpperCase());
@@ -119,6 +126,7 @@ export class SMTP {
     this.envelope = this.createEnvelope();
     this.connection = new ServerConnection(this.connectionOptions());
     this.log("info", "connected");
+    this.offerMechanisms();
     // Shut down before the session even started: greet with 421 instead.
     if (this.draining) this.abort();
     try {
@@ -158,11 +166,21 @@ export class SMTP {
     if (this.connection && !this.connection.inTransaction && this.body === null) this.abort();
   }
 
-  /** Ends the session now with `421`, whatever it is doing. */
-  abort(): void {
+  /** Ends the session now with `421 4.3.2 … shutting down` (or `reply`), whatever it is doing. */
+  abort(reply?: ReplyLike): void {
     if (this.closed || !this.connection) return;
-    this.connection.closeConnection(`421 4.3.2 ${this.hostname} Service shutting down`);
+    this.connection.closeConnection(reply ?? `421 4.3.2 ${this.hostname} Service shutting down`);
     this.closeSoon();
+  }
+
+  /** Tells the engine which mechanisms can run on this connection as it is now. */
+  private offerMechanisms(): void {
+    if (this.conditional.size === 0) return;
+    const context = saslContext(this);
+    const names = [...this.mechanisms.keys()].filter(
+      (name) => this.conditional.get(name)?.available?.(context) ?? true,
+    );
+    this.connection.offerMechanisms(names);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -301,7 +319,7 @@ export class SMTP {
                   signal,
                 ),
               );
-        this.respond(outcome);
+        await this.respond(outcome);
         if (conn.greeted && this.session.hostName === hostNameBefore) {
           this.session.hostName = event.hostname;
           this.session.extendedSmtp = event.extended;
@@ -319,7 +337,7 @@ export class SMTP {
             signal,
           ),
         );
-        const code = this.respond(outcome);
+        const code = await this.respond(outcome);
         if (isPositive(code)) {
           const envelope = this.envelope;
           if (envelope.mailFrom === null) envelope.mailFrom = event.address;
@@ -341,7 +359,7 @@ export class SMTP {
             signal,
           ),
         );
-        const code = this.respond(outcome);
+        const code = await this.respond(outcome);
         if (isPositive(code) && this.envelope.rcptTos.length === before) {
           this.envelope.rcptTos.push(event.address);
           this.envelope.rcptOptions.push(...event.options);
@@ -361,25 +379,25 @@ export class SMTP {
         return;
       case "rset": {
         this.envelope = this.createEnvelope();
-        this.respond(
+        await this.respond(
           await this.callHook(() => h.handleRSET?.(this, this.session, this.envelope, signal)),
         );
         return;
       }
       case "noop":
-        this.respond(
+        await this.respond(
           await this.callHook(() =>
             h.handleNOOP?.(this, this.session, this.envelope, event.argument, signal),
           ),
         );
         return;
       case "quit":
-        this.respond(
+        await this.respond(
           await this.callHook(() => h.handleQUIT?.(this, this.session, this.envelope, signal)),
         );
         return;
       case "vrfy":
-        this.respond(
+        await this.respond(
           await this.callHook(() =>
             h.handleVRFY?.(this, this.session, this.envelope, event.address, signal),
           ),
@@ -407,13 +425,17 @@ export class SMTP {
   }
 
   /** Answers the pending event with a hook's outcome; returns the reply code sent. */
-  private respond(outcome: { value: unknown; error: Reply | null }): number {
+  private async respond(outcome: { value: unknown; error: Reply | null }): Promise<number> {
     const conn = this.connection;
     let code: number;
-    if (outcome.error) {
-      code = conn.respond(outcome.error);
-    } else {
-      code = conn.respond(outcome.value as ReplyLike | readonly ReplyLike[] | null | undefined);
+    try {
+      code = conn.respond(
+        outcome.error ?? (outcome.value as ReplyLike | readonly ReplyLike[] | null | undefined),
+      );
+    } catch (error) {
+      // A hook returned something that is not a reply: that is the hook's exception.
+      if (!(error instanceof TypeError)) throw error;
+      code = conn.respond(await this.exceptionReply(error));
     }
     if (this.draining && !conn.inTransaction && this.body === null) this.abort();
     return code;
@@ -523,7 +545,7 @@ export class SMTP {
         );
       }
     }
-    this.respond(outcome);
+    await this.respond(outcome);
     this.envelope = this.createEnvelope();
     void conn;
   }
@@ -561,6 +583,7 @@ export class SMTP {
       accepted = outcome.error === null && outcome.value !== false;
     }
     this.connection.tlsEstablished({ accepted });
+    this.offerMechanisms();
   }
 
   private async authenticate(
@@ -588,7 +611,12 @@ export class SMTP {
     try {
       result = await mechanism(this, initialResponse);
     } catch (error) {
-      this.finishAuth(await this.exceptionReply(error), null);
+      // A broken mechanism or credential store: log it, tell the client nothing internal.
+      this.log(
+        "error",
+        `AUTH ${mechanismName} failed: ${String((error as Error)?.stack ?? error)}`,
+      );
+      this.finishAuth("454 4.7.0 Temporary authentication failure", null);
       return;
     }
     if (result === null) return; // the client aborted; the engine has replied
@@ -611,7 +639,8 @@ export class SMTP {
     }
     const parsed = reply === undefined || reply === null ? null : toReply(reply as ReplyLike);
     const success = parsed !== null && parsed.code === 235;
-    if (success) this.session.authenticated ??= true;
+    // handleAUTH may set session.authenticated itself; otherwise the reply code decides.
+    if (this.session.authenticated === null) this.session.authenticated = success;
     conn.completeAuth(success || this.session.authenticated === true, parsed);
   }
 
@@ -681,7 +710,7 @@ export class SMTP {
     const outcome = await this.callHook(() => run?.(argument));
     // The override called super.smtpVERB(): the built-in already answered.
     if (builtin && this.builtinRan) return;
-    if (this.connection.phase === "reply") this.respond(outcome);
+    if (this.connection.phase === "reply") await this.respond(outcome);
   }
 
   // ---------------------------------------------------------------------------------------------

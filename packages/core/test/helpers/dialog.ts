@@ -123,12 +123,12 @@ export function awaitsReply(event: SmtpEvent): boolean {
 }
 
 export interface DialogOptions {
-  readonly options?: ConnectionOptions;
+  readonly options?: ConnectionOptions | undefined;
   /** Chunk sizes for byte parts, used in turn (cycled); default: each part in one chunk. */
-  readonly chunks?: number | readonly number[];
-  readonly policy?: Policy;
+  readonly chunks?: number | readonly number[] | undefined;
+  readonly policy?: Policy | undefined;
   /** Upper bound on `nextEvent()` calls before the driver declares the engine stuck. */
-  readonly maxSteps?: number;
+  readonly maxSteps?: number | undefined;
 }
 
 /** Why the driver stopped: the engine wants input, is paused for TLS, closed, or an answer was deferred. */
@@ -173,7 +173,8 @@ export class Dialog {
       let at = 0;
       while (at < bytes.length) {
         if (this.status === "closed") break;
-        if (this.status === "deferred") throw new Error("send() while an answer is deferred: call resume()");
+        if (this.status === "deferred")
+          throw new Error("send() while an answer is deferred: call resume()");
         const size = this.nextSize(bytes.length - at);
         // A fresh copy per chunk: the engine may keep views into it.
         this.feed(bytes.slice(at, at + size));

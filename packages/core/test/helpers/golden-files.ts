@@ -3,9 +3,13 @@
  * The golden transcripts (test/golden/*.smtp), loaded through Vite so the tests need no file-system
  * access, and the named policies their `@policy` lines refer to.
  */
-import { type GoldenSection, parseGolden, type Policy, policy } from "./dialog.js";
+import { type GoldenSection, type Policy, parseGolden, policy } from "./dialog.js";
 
-const FILES = import.meta.glob<string>("../golden/*.smtp", { query: "?raw", import: "default", eager: true });
+const FILES = import.meta.glob<string>("../golden/*.smtp", {
+  query: "?raw",
+  import: "default",
+  eager: true,
+});
 
 export const GOLDEN_FILES: ReadonlyMap<string, string> = new Map(
   Object.entries(FILES)
@@ -22,14 +26,17 @@ export const GOLDEN_POLICIES: Readonly<Record<string, Policy>> = {
   /** LMTP: refuse nobody@ at RCPT; after the body, 452 for full@ and 250 for the others. */
   "lmtp-per-recipient": policy({
     rcpt: (event, conn) => {
-      if (event.type === "rcpt" && event.address.startsWith("nobody@")) conn.respond("550 5.1.1 No such user");
+      if (event.type === "rcpt" && event.address.startsWith("nobody@"))
+        conn.respond("550 5.1.1 No such user");
       else conn.respond();
     },
     bodyEnd: (event, conn) => {
       if (event.type !== "bodyEnd") throw new Error("unreachable");
       conn.respond(
         event.recipients.map((rcpt) =>
-          rcpt.startsWith("full@") ? `452 4.2.2 <${rcpt}> mailbox full` : `250 2.0.0 <${rcpt}> delivered`,
+          rcpt.startsWith("full@")
+            ? `452 4.2.2 <${rcpt}> mailbox full`
+            : `250 2.0.0 <${rcpt}> delivered`,
         ),
       );
     },
