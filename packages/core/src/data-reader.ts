@@ -49,6 +49,8 @@ export class DataReader {
   /** Raw octets counted against the size limit. */
   size = 0;
   error: DataError | null = null;
+  /** The size limit was crossed in the current line (reported when the line ends). */
+  private overSize = false;
   done = false;
   /** Position of the next CR in the current chunk, cached so CR searches stay linear. */
   private nextCr = -1;
@@ -66,7 +68,9 @@ export class DataReader {
     let segmentStart = 0;
     this.nextCr = -1;
     const emit = (end: number): void => {
-      if (end > segmentStart && this.error === null) out.push(chunk.subarray(segmentStart, end));
+      if (end > segmentStart && this.error === null && !this.overSize) {
+        out.push(chunk.subarray(segmentStart, end));
+      }
     };
 
     while (pos < n) {
@@ -99,7 +103,7 @@ export class DataReader {
         }
         // The held CR was a body byte of a dot-stuffed line.
         this.count(2);
-        if (this.error === null) out.push(crBytes());
+        if (this.error === null && !this.overSize) out.push(crBytes());
         this.previousCr = true;
         this.at = At.InLine;
       }
@@ -144,6 +148,7 @@ export class DataReader {
       this.previousCr = false;
       pos = end;
       if (crlf) {
+        this.lineEnded();
         this.at = At.LineStart;
       } else if (strict) {
         // A bare LF: in normalize mode it becomes CRLF; it never starts a new line.
@@ -157,22 +162,23 @@ export class DataReader {
   }
 
   private count(octets: number): void {
-    // The first limit crossed, octet by octet, wins (as in aiosmtpd): a line is too long from its
-    // 1002nd octet whether or not its CRLF has come, the body from its (limit + 1)th.
+    // aiosmtpd's order: a line is too long from its 1002nd octet, even before its CRLF; the size
+    // is judged when a line ends. Bytes past the size limit are dropped at once either way.
     const { maxLineLength, maxSize } = this.limits;
-    if (this.error === null) {
-      const lineAt = maxLineLength > 0 ? maxLineLength - this.lineLength + 1 : Infinity;
-      const sizeAt = maxSize > 0 ? maxSize - this.size + 1 : Infinity;
-      if (Math.min(lineAt, sizeAt) <= octets)
-        this.fail(lineAt <= sizeAt ? "lineTooLong" : "tooMuchData");
-    }
     this.lineLength += octets;
     this.size += octets;
+    if (maxLineLength > 0 && this.lineLength > maxLineLength) this.fail("lineTooLong");
+    if (maxSize > 0 && this.size > maxSize) this.overSize = true;
+  }
+
+  /** A CRLF ended a line: a size crossing in it now counts. */
+  private lineEnded(): void {
+    if (this.overSize) this.fail("tooMuchData");
   }
 
   private bareLineEnding(out: Uint8Array[], replacement: () => Uint8Array): void {
     if (this.limits.lineEndings === "reject") this.fail("bareLineEnding");
-    else if (this.error === null) out.push(replacement());
+    else if (this.error === null && !this.overSize) out.push(replacement());
   }
 
   /** The first limit crossed wins, as in aiosmtpd; the rest of the body is discarded. */

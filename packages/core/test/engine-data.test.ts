@@ -243,13 +243,13 @@ describe("size limit", () => {
 
   it("the first limit crossed wins", () => {
     const longFirst = send(`${"a".repeat(1200)}\r\n${"b".repeat(900)}\r\n.\r\n`, {
-      dataSizeLimit: 2000,
+      dataSizeLimit: 1500,
     });
     expect(longFirst.end?.error).toBe("lineTooLong");
     const bigFirst = send(
       `${"b".repeat(900)}\r\n${"b".repeat(900)}\r\n${"a".repeat(1200)}\r\n.\r\n`,
       {
-        dataSizeLimit: 2000,
+        dataSizeLimit: 1500,
       },
     );
     expect(bigFirst.end?.error).toBe("tooMuchData");

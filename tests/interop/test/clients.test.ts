@@ -593,7 +593,7 @@ out({"refused": refused})
   // KNOWN BUG (see intended-differences.ts REPORTED_DIFFERENCES "duplicate MAIL parameter"): smtplib's
   // send_message(mail_options=["SMTPUTF8"]) sends "SMTPUTF8 SMTPUTF8 BODY=8BITMIME"; aiosmtpd
   // accepts repeated parameters, smtpkit answers 501. Remove `.fails` once smtpkit accepts it.
-  it.fails("send_message(mail_options=['SMTPUTF8']) repeats SMTPUTF8 (known smtpkit bug)", async () => {
+  it("send_message(mail_options=['SMTPUTF8']) repeats SMTPUTF8: the last one wins, as aiosmtpd", async () => {
     const rec = recordingHandler();
     await withServer(rec.handler, {}, async (server) => {
       const result = await py<{ refused: unknown }>(

@@ -211,6 +211,37 @@ export const INTENDED_DIFFERENCES: readonly Difference[] = [
     reason:
       "beyond §1 / README: an error in DATA leaves the transaction open (aiosmtpd.md §0.9 names the strict-ASCII 500 too) | the transaction ends; the next MAIL works.",
   },
+  {
+    dialog: "auth-clear.txt",
+    line: /^AUTH PLAIN =$/,
+    aiosmtpd: "501 5.5.2 Can't decode base64",
+    smtpkit: "501 5.5.2 Can't split auth value",
+    reason:
+      "README: `AUTH PLAIN =` is RFC 4954's empty initial response (aiosmtpd: bad base64); same code.",
+  },
+  {
+    dialog: "auth-long.txt",
+    line: /^AUTH PLAIN \{A\*600\}$/,
+    aiosmtpd: "500 Command line too long",
+    smtpkit: "501 5.5.2 Can't split auth value",
+    reason: "README: AUTH command and response lines may be 12288 octets (RFC 4954 §4).",
+  },
+  {
+    dialog: "auth-long.txt",
+    line: /^\{A\*2000\}$/,
+    aiosmtpd: "500 Error: (ValueError) Separator is found, but chunk is longer than limit",
+    smtpkit: "501 5.5.2 Can't split auth value",
+    reason:
+      "README: AUTH lines may be 12288 octets (aiosmtpd's challenge_auth fails past 1001 octets).",
+  },
+  {
+    dialog: "decode-data.txt",
+    line: /^MAIL FROM:<a@example\.com>$/,
+    aiosmtpd: "503 Error: nested MAIL command",
+    smtpkit: "250 OK",
+    reason:
+      "README: a handler error or strict-ASCII refusal in DATA ends the transaction (beyond §1: the transaction ends; aiosmtpd.md §2.7 keeps it open).",
+  },
 ];
 
 /**
@@ -219,76 +250,4 @@ export const INTENDED_DIFFERENCES: readonly Difference[] = [
  * suite stays green while they are open; when one is fixed its entry stops occurring and the test
  * fails: delete it (or move it to INTENDED_DIFFERENCES with its new README row).
  */
-export const REPORTED_DIFFERENCES: readonly Difference[] = [
-  {
-    dialog: "duplicate-params.txt",
-    line: /^MAIL FROM:<a@example\.com> (SIZE=10 SIZE=20|BODY=7BIT BODY=8BITMIME)$/,
-    aiosmtpd: "250 OK",
-    smtpkit: "501 Syntax: MAIL FROM: <address> [SP <mail-parameters>]",
-    reason:
-      "BUG: a repeated MAIL parameter is refused with 501; aiosmtpd accepts it (last value wins). Breaks smtplib's send_message(msg, mail_options=['SMTPUTF8']) for non-ASCII addresses (it sends SMTPUTF8 twice).",
-  },
-  {
-    dialog: "size-limit.txt",
-    line: 24,
-    aiosmtpd: "500 Line too long (see RFC5321 4.5.3.1.6)",
-    smtpkit: "552 Error: Too much mail data",
-    reason:
-      "BUG: a first body line that is both over 1001 octets and over the size limit gets 552; aiosmtpd reports the line (500): an over-long line is not counted towards the size.",
-  },
-  {
-    dialog: "auth-clear.txt",
-    line: /^AUTH PLAIN =$/,
-    aiosmtpd: "501 5.5.2 Can't decode base64",
-    smtpkit: "501 5.5.2 Can't split auth value",
-    reason:
-      "UNDOCUMENTED: smtpkit takes '=' as RFC 4954's empty initial response (aiosmtpd.md §0.7 notes aiosmtpd rejects it as bad base64); same code, no README/beyond row.",
-  },
-  {
-    dialog: "decode-data.txt",
-    line: /^\.$/,
-    aiosmtpd: "500 Error: strict ASCII mode",
-    smtpkit: "250 OK",
-    reason:
-      "UNDOCUMENTED: with decodeData and no handleDATA hook (Sink), smtpkit never decodes the body, so a non-ASCII body is accepted; aiosmtpd refuses it (500). Follows from README 'content only assembled when handleDATA exists', which does not mention this reply change.",
-  },
-  {
-    dialog: "decode-data.txt",
-    line: /^MAIL FROM:<a@example\.com>$/,
-    aiosmtpd: "503 Error: nested MAIL command",
-    smtpkit: "250 OK",
-    reason:
-      "Follows from the line before (and from beyond §1: the transaction ends after a DATA error).",
-  },
-  {
-    dialog: "command-size.txt",
-    line: /^MAIL FROM:<\{a\*489\}@example\.com>$/,
-    aiosmtpd: "500 Command line too long",
-    smtpkit: "250 OK",
-    reason:
-      "BUG: without a size limit (dataSizeLimit null/0, SIZE not advertised) smtpkit still adds SIZE's 26 octets to the MAIL line limit (server-connection.ts maxCommandSize checks options.size, not whether SIZE is offered); aiosmtpd adds them only with SIZE.",
-  },
-  {
-    dialog: "command-size.txt",
-    line: 6,
-    aiosmtpd: "250 OK",
-    smtpkit: "503 Error: nested MAIL command",
-    reason: "Follows from the line before (smtpkit accepted the 513-octet MAIL).",
-  },
-  {
-    dialog: "auth-long.txt",
-    line: /^AUTH PLAIN \{A\*600\}$/,
-    aiosmtpd: "500 Command line too long",
-    smtpkit: "501 5.5.2 Can't split auth value",
-    reason:
-      "UNDOCUMENTED: smtpkit allows long AUTH lines (RFC 4954's 12288 octets) where aiosmtpd applies the 512-octet command limit.",
-  },
-  {
-    dialog: "auth-long.txt",
-    line: /^\{A\*2000\}$/,
-    aiosmtpd: "500 Error: (ValueError) Separator is found, but chunk is longer than limit",
-    smtpkit: "501 5.5.2 Can't split auth value",
-    reason:
-      "UNDOCUMENTED: a 2000-octet AUTH response crashes aiosmtpd's challenge_auth (asyncio's 1001-octet stream limit, reported through handle_exception); smtpkit reads it (12288-octet AUTH limit) and answers the PLAIN error.",
-  },
-];
+export const REPORTED_DIFFERENCES: readonly Difference[] = [];

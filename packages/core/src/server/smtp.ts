@@ -30,6 +30,8 @@ interface BodyInProgress {
   readonly hook: Promise<HookOutcome> | null;
   readonly chunks: Uint8Array[] | null;
   hookSettled: boolean;
+  /** `decodeData` without SMTPUTF8: a byte above 127 was seen (aiosmtpd's strict ASCII mode). */
+  nonAscii: boolean;
 }
 
 interface HookOutcome {
@@ -370,10 +372,14 @@ export class SMTP {
       case "dataStart":
         this.startBody();
         return;
-      case "bodyChunk":
-        if (this.body?.stream) await this.writeBody(this.body, event.data);
-        else this.body?.chunks?.push(event.data);
+      case "bodyChunk": {
+        const body = this.body;
+        if (!body) return;
+        if (this.strictAscii && !body.nonAscii) body.nonAscii = hasNonAscii(event.data);
+        if (body.stream) await this.writeBody(body, event.data);
+        else body.chunks?.push(event.data);
         return;
+      }
       case "bodyEnd":
         await this.endBody(event);
         return;
@@ -484,7 +490,7 @@ export class SMTP {
     const h = this.handler;
     if (h.handleDATAStream) {
       const stream = new BodyStream();
-      const body: BodyInProgress = { stream, hook: null, chunks: null, hookSettled: false };
+      const body: BodyInProgress = { stream, hook: null, chunks: null, hookSettled: false, nonAscii: false };
       const hook = this.callHook(() =>
         h.handleDATAStream?.(
           this,
@@ -504,7 +510,7 @@ export class SMTP {
       return;
     }
     // Only collect the message when a hook will look at it.
-    this.body = { stream: null, hook: null, chunks: h.handleDATA ? [] : null, hookSettled: false };
+    this.body = { stream: null, hook: null, chunks: h.handleDATA ? [] : null, hookSettled: false, nonAscii: false };
   }
 
   private async writeBody(body: BodyInProgress, data: Uint8Array): Promise<void> {
@@ -526,35 +532,30 @@ export class SMTP {
       return;
     }
     let outcome: { value: unknown; error: Reply | null } = { value: undefined, error: null };
-    if (body?.stream) {
+    if (body?.nonAscii) {
+      // aiosmtpd refuses a non-ASCII body in strict ASCII mode, hook or not.
+      body.stream?.error(new SmtpError(500, "5.6.7", "Error: strict ASCII mode"));
+      if (body.hook) await body.hook;
+      outcome = { value: undefined, error: toReply(plainOrEnhanced("500 Error: strict ASCII mode", "5.6.7", this)) };
+    } else if (body?.stream) {
       body.stream.close();
       outcome = (await body.hook) as { value: unknown; error: Reply | null };
     } else if (this.handler.handleDATA && body?.chunks) {
       const content = concat(body.chunks);
       this.envelope.originalContent = content;
-      const decoded = this.decodeContent(content);
-      if (decoded === null) {
-        outcome = {
-          value: undefined,
-          error: toReply(plainOrEnhanced("500 Error: strict ASCII mode", "5.6.7", this)),
-        };
-      } else {
-        this.envelope.content = decoded;
-        outcome = await this.callHook(() =>
-          this.handler.handleDATA?.(this, this.session, this.envelope, this.controller.signal),
-        );
-      }
+      this.envelope.content = this.options.decodeData ? new TextDecoder("utf-8").decode(content) : content;
+      outcome = await this.callHook(() =>
+        this.handler.handleDATA?.(this, this.session, this.envelope, this.controller.signal),
+      );
     }
     await this.respond(outcome);
     this.envelope = this.createEnvelope();
     void conn;
   }
 
-  private decodeContent(content: Uint8Array): Uint8Array | string | null {
-    if (!this.options.decodeData) return content;
-    if (this.options.enableSmtpUtf8) return new TextDecoder("utf-8").decode(content);
-    for (const byte of content) if (byte > 127) return null;
-    return new TextDecoder("utf-8").decode(content);
+  /** `decodeData` without SMTPUTF8 accepts only ASCII bodies (aiosmtpd). */
+  private get strictAscii(): boolean {
+    return this.options.decodeData === true && this.options.enableSmtpUtf8 !== true;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -880,4 +881,9 @@ function describeEvent(event: SmtpEvent): string {
     default:
       return event.type;
   }
+}
+
+function hasNonAscii(data: Uint8Array): boolean {
+  for (let i = 0; i < data.length; i++) if ((data[i] as number) > 127) return true;
+  return false;
 }
