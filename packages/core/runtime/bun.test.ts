@@ -7,26 +7,11 @@ import { cases } from "./shared-cases.mjs";
 interface SharedCase {
   readonly name: string;
   readonly run: () => void | Promise<void>;
-  readonly knownIssue?: string;
 }
 
 for (const testCase of cases as readonly SharedCase[]) {
-  if (!testCase.knownIssue) {
-    test(testCase.name, async () => {
-      await testCase.run();
-    });
-    continue;
-  }
-  // A known engine issue: report it, never fail on it; say so loudly once it is fixed.
-  test(`known issue: ${testCase.name}`, async () => {
-    try {
-      await testCase.run();
-      console.warn(`FIXED: "${testCase.name}" passes now; drop its knownIssue in shared-cases.mjs`);
-    } catch (error) {
-      console.warn(
-        `known issue still present: ${testCase.knownIssue}\n  -> ${(error as Error).message.split("\n").slice(0, 3).join("\n  ")}`,
-      );
-    }
+  test(testCase.name, async () => {
+    await testCase.run();
   });
 }
 

@@ -4,9 +4,6 @@
 //
 // Every case is { name, run() }. run() throws on failure; it returns undefined, except the case
 // that drives the async SMTP class, whose run() returns a Promise (runners await every result).
-// A case with `knownIssue` (a string naming the engine bug) states the correct behaviour of a bug
-// these cases found in src/: runners run it, report it, and do not count its failure; once it
-// passes they print FIXED, and its `knownIssue` line should be deleted.
 
 import { LocalProtocolError, ServerConnection } from "../dist/index.js";
 import { SMTP } from "../dist/server/index.js";
@@ -220,7 +217,7 @@ function finalLines(output) {
 // -------------------------------------------------------------------------------------------------
 // Cases.
 
-/** @type {{ name: string, run: () => void | Promise<void>, knownIssue?: string }[]} */
+/** @type {{ name: string, run: () => void | Promise<void> }[]} */
 const cases = [];
 const test = (name, run) => cases.push({ name, run });
 
@@ -794,18 +791,11 @@ test("200 seeded random splits give identical results", () => {
 });
 
 // -------------------------------------------------------------------------------------------------
-// Known engine issues (found by these cases; src/ is owned elsewhere). Each case states the correct
-// behaviour. Runners execute it and report "known issue" while it still fails, so it never breaks
-// CI, and report "FIXED" once it passes: then delete its `knownIssue` line.
+// Regressions: bugs these cases found in the engine (fixed), kept as plain cases.
 
-const known = (name, knownIssue, run) => cases.push({ name, run, knownIssue });
-
-known(
-  'lineEndings "reject" and "normalize" end the message at CRLF.CRLF',
-  "src/data-reader.ts DataReader.feed: in strict modes the bare-CR loop advances `pos` to the CR of " +
-    "the line's own CRLF, so `lf > pos` is false and every CRLF is taken for a bare LF: the terminator " +
-    "is never found (the session hangs in DATA; normalize doubles every line end).",
-  () => {
+cases.push({
+  name: 'lineEndings "reject" and "normalize" end the message at CRLF.CRLF',
+  run: () => {
     const head = "EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n";
     for (const lineEndings of ["reject", "normalize"]) {
       const clean = drive({ lineEndings }, [head, "Subject: t\r\n\r\nclean\r\n.\r\n", "QUIT\r\n"]);
@@ -851,15 +841,11 @@ known(
       equal(reference.log.at(-1), "closed quit", `${lineEndings}: the dialog completes`);
     }
   },
-);
+});
 
-known(
-  "an over-long command line read together with its LF",
-  "src/server-connection.ts readCommandLine: when no LF lies within the line limit it skips the " +
-    "whole buffer (`this.input.skip(this.input.length)`), including the long line's LF and every " +
-    "pipelined command after it; with no later LF the 500 reply never comes. The result depends on " +
-    "how the bytes were split.",
-  () => {
+cases.push({
+  name: "an over-long command line read together with its LF",
+  run: () => {
     const huge = bytes(`EHLO ${"a".repeat(1024 * 1024)}\r\nNOOP still here\r\nQUIT\r\n`);
     const single = drive({}, [huge]);
     equal(
@@ -873,7 +859,7 @@ known(
     );
     checkSplitInvariance(bytes(withLongLine), { seed: 0xb16, runs: 200 });
   },
-);
+});
 
 // -------------------------------------------------------------------------------------------------
 // The runtime-free SMTP class over an in-memory transport.
@@ -1067,3 +1053,26 @@ test("runtime-free SMTP class: handleDATA and handleDATAStream", async () => {
 
 export { cases };
 export default cases;
+
+cases.push({
+  name: "the README's core-alone example",
+  run: async () => {
+    const printed = [];
+    const log = console.log;
+    console.log = (...args) => printed.push(args.join(" "));
+    try {
+      await import("./readme-example.mjs");
+    } finally {
+      console.log = log;
+    }
+    const output = printed.join("\n");
+    for (const line of [
+      "220 mx.example.com smtpkit",
+      "354 End data",
+      "250 2.0.0 Queued",
+      "221 2.0.0 Bye",
+    ]) {
+      includes(output, line, `README example prints ${line}`);
+    }
+  },
+});

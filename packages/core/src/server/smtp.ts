@@ -490,7 +490,13 @@ export class SMTP {
     const h = this.handler;
     if (h.handleDATAStream) {
       const stream = new BodyStream();
-      const body: BodyInProgress = { stream, hook: null, chunks: null, hookSettled: false, nonAscii: false };
+      const body: BodyInProgress = {
+        stream,
+        hook: null,
+        chunks: null,
+        hookSettled: false,
+        nonAscii: false,
+      };
       const hook = this.callHook(() =>
         h.handleDATAStream?.(
           this,
@@ -510,7 +516,13 @@ export class SMTP {
       return;
     }
     // Only collect the message when a hook will look at it.
-    this.body = { stream: null, hook: null, chunks: h.handleDATA ? [] : null, hookSettled: false, nonAscii: false };
+    this.body = {
+      stream: null,
+      hook: null,
+      chunks: h.handleDATA ? [] : null,
+      hookSettled: false,
+      nonAscii: false,
+    };
   }
 
   private async writeBody(body: BodyInProgress, data: Uint8Array): Promise<void> {
@@ -536,14 +548,19 @@ export class SMTP {
       // aiosmtpd refuses a non-ASCII body in strict ASCII mode, hook or not.
       body.stream?.error(new SmtpError(500, "5.6.7", "Error: strict ASCII mode"));
       if (body.hook) await body.hook;
-      outcome = { value: undefined, error: toReply(plainOrEnhanced("500 Error: strict ASCII mode", "5.6.7", this)) };
+      outcome = {
+        value: undefined,
+        error: toReply(plainOrEnhanced("500 Error: strict ASCII mode", "5.6.7", this)),
+      };
     } else if (body?.stream) {
       body.stream.close();
       outcome = (await body.hook) as { value: unknown; error: Reply | null };
     } else if (this.handler.handleDATA && body?.chunks) {
       const content = concat(body.chunks);
       this.envelope.originalContent = content;
-      this.envelope.content = this.options.decodeData ? new TextDecoder("utf-8").decode(content) : content;
+      this.envelope.content = this.options.decodeData
+        ? new TextDecoder("utf-8").decode(content)
+        : content;
       outcome = await this.callHook(() =>
         this.handler.handleDATA?.(this, this.session, this.envelope, this.controller.signal),
       );
