@@ -4,6 +4,14 @@
  * touches the process; file checks and reads are passed in, so every rule is unit-tested.
  */
 
+import {
+  type AuthServerOptions,
+  authOptions,
+  KNOWN_MECHANISMS,
+  parseMechanismList,
+  parseUsersFile,
+  type UserDatabase,
+} from "@smtpkit/auth";
 import { parseCidrList } from "@smtpkit/core";
 import { pyStrRepr } from "@smtpkit/handlers";
 import { Command, CommanderError, Option } from "commander";
@@ -47,6 +55,13 @@ export interface CliOptions {
   readonly proxyTrust: readonly string[];
   readonly commandCallLimit: number | null;
   readonly maxConnections: number | null;
+  /** `--auth-file`, `--auth-mechanisms`, `--auth-required`, `--no-auth-require-tls`. */
+  readonly auth: {
+    readonly file: string | null;
+    readonly mechanisms: string[] | null;
+    readonly required: boolean;
+    readonly requireTls: boolean;
+  };
 }
 
 /** `run` with options, or `exit` after `--help`/`--version` or a usage error (code 2). */
@@ -97,6 +112,10 @@ interface RawOptions {
   proxyTrust?: string[];
   commandCallLimit?: string;
   maxConnections?: string;
+  authFile?: string;
+  authMechanisms?: string;
+  authRequired?: boolean;
+  authRequireTls: boolean;
 }
 
 /** The commander program; `out`/`err` collect what commander would print. */
@@ -164,6 +183,16 @@ export function buildProgram(
     )
     .option("--command-call-limit <N>", "how often one command may be used per connection")
     .option("--max-connections <N>", "maximum simultaneous connections (default: unlimited)")
+    .option(
+      "--auth-file <FILE>",
+      "users for AUTH: `user:password` lines, or hashed ({SCRAM-SHA-256}…, bcrypt $2b$…)",
+    )
+    .option(
+      "--auth-mechanisms <LIST>",
+      "AUTH mechanisms to offer, comma separated (default: PLAIN LOGIN SCRAM-SHA-256 SCRAM-SHA-1, and their -PLUS, and CRAM-MD5 with plain-text passwords)",
+    )
+    .option("--auth-required", "require AUTH before MAIL, RCPT, DATA, VRFY and HELP")
+    .option("--no-auth-require-tls", "offer PLAIN and LOGIN without TLS too")
     .argument("[CLASSARGS...]", "additional arguments passed to the handler's fromCli()")
     .helpOption("-h, --help", "show this help message and exit")
     .exitOverride()
@@ -224,6 +253,24 @@ export function parseListen(listen: string | boolean | undefined): {
     port = value;
   }
   return { host: host === "" ? DEFAULT_HOST : host, port };
+}
+
+function authFile(path: string | undefined, exists: (path: string) => boolean): string | null {
+  if (path === undefined) return null;
+  if (!exists(path)) throw new CliUsageError(`Auth file ${path} not found`);
+  return path;
+}
+
+function authMechanisms(list: string | undefined): string[] | null {
+  if (list === undefined) return null;
+  const names = parseMechanismList(list);
+  const unknown = names.filter((name) => !(KNOWN_MECHANISMS as readonly string[]).includes(name));
+  if (names.length === 0 || unknown.length > 0) {
+    throw new CliUsageError(
+      `argument --auth-mechanisms: unknown mechanism ${unknown[0] ?? "(none)"}; choose from ${KNOWN_MECHANISMS.join(", ")}`,
+    );
+  }
+  return names;
 }
 
 /** aiosmtpd's cert/key pairing and existence checks, in its order. */
@@ -287,6 +334,12 @@ function validate(raw: RawOptions, classargs: string[], env: ParseEnvironment): 
     proxyTrust,
     commandCallLimit: positiveInt("--command-call-limit", raw.commandCallLimit, 1),
     maxConnections: positiveInt("--max-connections", raw.maxConnections, 1),
+    auth: {
+      file: authFile(raw.authFile, env.exists),
+      mechanisms: authMechanisms(raw.authMechanisms),
+      required: raw.authRequired === true,
+      requireTls: raw.authRequireTls,
+    },
   };
 }
 
@@ -335,7 +388,7 @@ export interface TlsFiles {
 }
 
 /** What the CLI hands to `@smtpkit/node`'s `serve()`. */
-export interface CliServeOptions {
+export interface CliServeOptions extends Partial<AuthServerOptions> {
   readonly host?: string;
   readonly port?: number;
   readonly path?: string;
@@ -395,11 +448,35 @@ export function toServeOptions(
     ...(options.proxyTrust.length > 0 && { proxyTrust: options.proxyTrust }),
     ...(options.commandCallLimit !== null && { commandCallLimit: options.commandCallLimit }),
     ...(options.maxConnections !== null && { maxConnections: options.maxConnections }),
+    ...authServeOptions(options.auth, readFile),
     ...(tls && { tls }),
     // aiosmtpd: `require_starttls = tls_context and require_starttls`.
     requireStartTls: tls !== undefined && options.requireTls,
     ...(smtps && { smtps }),
   };
+}
+
+/** The AUTH flags as server options (nothing when no AUTH flag was given: aiosmtpd's defaults). */
+function authServeOptions(
+  auth: CliOptions["auth"],
+  readFile: (path: string) => string | Buffer,
+): Partial<AuthServerOptions> {
+  if (auth.file === null && auth.mechanisms === null && !auth.required && auth.requireTls)
+    return {};
+  let users: UserDatabase | undefined;
+  if (auth.file !== null) {
+    try {
+      users = parseUsersFile(String(readFile(auth.file)));
+    } catch (error) {
+      throw new CliUsageError(`Auth file ${auth.file}: ${(error as Error).message}`);
+    }
+  }
+  return authOptions({
+    ...(users && { users }),
+    ...(auth.mechanisms && { mechanisms: auth.mechanisms }),
+    required: auth.required,
+    requireTls: auth.requireTls,
+  });
 }
 
 /** `-d` count → log level: 0 errors only, 1 info, 2+ debug (aiosmtpd's `mail.log` levels). */
