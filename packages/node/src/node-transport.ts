@@ -129,7 +129,10 @@ export class NodeTransport implements SmtpTransport {
     if (this.#closing || this.#closed || socket.destroyed) {
       return Promise.reject(this.error ?? new Error("the connection is closed"));
     }
-    if (data.length === 0) return Promise.resolve();
+    if (data.length === 0) return RESOLVED;
+    // Below the socket's high-water mark the bytes are queued and more may follow at once; past
+    // it, wait for 'drain': a client that does not read holds the writer there (backpressure).
+    if (socket.write(data)) return RESOLVED;
     return new Promise((resolve, reject) => {
       const done = (error?: Error | null): void => {
         if (!this.#pendingWrites.delete(done)) return;
@@ -137,9 +140,7 @@ export class NodeTransport implements SmtpTransport {
         else resolve();
       };
       this.#pendingWrites.add(done);
-      // The callback runs once Node has handed the bytes to the kernel: a client that does not
-      // read leaves it pending, which is the backpressure towards the writer.
-      socket.write(data, done);
+      socket.once("drain", () => done());
     });
   }
 
@@ -248,8 +249,10 @@ export class NodeTransport implements SmtpTransport {
     if (this.#closed) return;
     // During STARTTLS both sockets report 'close'; the session is over at the first one.
     this.#closed = true;
-    const closed = this.error ?? new Error("the connection is closed");
-    for (const pending of [...this.#pendingWrites]) pending(closed);
+    if (this.#pendingWrites.size > 0) {
+      const closed = this.error ?? new Error("the connection is closed");
+      for (const pending of [...this.#pendingWrites]) pending(closed);
+    }
     for (const waiter of this.#closeWaiters.splice(0)) waiter();
   }
 }
@@ -357,3 +360,5 @@ function isUnixSocket(socket: Socket, unixPath: string | undefined): boolean {
     socket.localAddress === undefined && socket.remoteAddress === undefined && !socket.destroyed
   );
 }
+
+const RESOLVED: Promise<void> = Promise.resolve();
