@@ -81,7 +81,11 @@ export interface ConnectionOptions {
   readonly commands?: Readonly<Record<string, CommandSpec>>;
 }
 
+/** Marks options already resolved, so a server can share one resolved set across connections. */
+export const RESOLVED: unique symbol = Symbol("smtpkit.resolvedOptions");
+
 export interface ResolvedOptions {
+  readonly [RESOLVED]: true;
   readonly hostname: string;
   readonly ident: string;
   readonly lmtp: boolean;
@@ -141,6 +145,7 @@ export function resolveOptions(options: ConnectionOptions = {}): ResolvedOptions
     }
   }
   return {
+    [RESOLVED]: true,
     hostname: options.hostname ?? "localhost",
     ident: options.ident ?? "smtpkit",
     lmtp,

@@ -17,6 +17,7 @@ import { BUILTIN_SYNTAX, syntaxText } from "./help.js";
 import {
   type ConnectionOptions,
   DEFAULT_CALL_LIMIT,
+  RESOLVED,
   type ResolvedOptions,
   resolveOptions,
 } from "./options.js";
@@ -126,10 +127,11 @@ export class ServerConnection {
 
   // Per-connection counters.
   private unknownCommands = 0;
-  private readonly callsLeft = new Map<string, number>();
+  private callsLeft: Map<string, number> | null = null;
 
-  constructor(options: ConnectionOptions = {}) {
-    this.options = resolveOptions(options);
+  /** Takes options, or options resolved once with `resolveOptions()` and shared by connections. */
+  constructor(options: ConnectionOptions | ResolvedOptions = {}) {
+    this.options = RESOLVED in options ? options : resolveOptions(options);
     this.tls = this.options.implicitTls;
     this.authMechanisms = this.options.authMechanisms;
     if (this.options.proxyProtocol) {
@@ -536,6 +538,7 @@ export class ServerConnection {
   private takeCall(verb: string): boolean {
     const limits = this.options.commandCallLimit;
     if (limits === null) return true;
+    this.callsLeft ??= new Map();
     let left = this.callsLeft.get(verb);
     if (left === undefined) {
       left =

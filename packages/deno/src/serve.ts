@@ -1,0 +1,203 @@
+import { createSecureContext } from "node:tls";
+import type { Handler, SmtpOptions, TlsInfo } from "@smtpkit/core/server";
+import { SMTP, tooManyConnectionsReply } from "@smtpkit/core/server";
+import { closeQuietly, DenoTransport, type StartTlsOptions } from "./deno-transport.ts";
+
+/** PEM key and certificate chain (what `Deno.listenTls` takes), ALPN, handshake timeout (ms). */
+export interface TlsServerOptions {
+  readonly key: string;
+  readonly cert: string;
+  readonly alpnProtocols?: string[];
+  readonly handshakeTimeout?: number;
+}
+
+/** The class serving each connection: `SMTP` or a subclass. */
+export type SmtpClass = new (handler: Handler, options: SmtpOptions) => SMTP;
+
+/**
+ * The SMTP options plus the listener's, as in @smtpkit/node: `host` (default "127.0.0.1"),
+ * `port` (default 8025; 0 picks one, see `server.port`), `path` (a Unix socket instead), `tls`
+ * (enables STARTTLS), `smtps` (implicit TLS on `Deno.listenTls`), `smtpClass`, `maxConnections`
+ * (more clients get `421 4.7.0`), `closeTimeout` (ms `close()` lets transactions finish, default
+ * 30000) and `onError` (accept errors; default ignored).
+ */
+export interface ServeOptions extends SmtpOptions {
+  readonly host?: string;
+  readonly port?: number;
+  readonly path?: string;
+  readonly tls?: TlsServerOptions;
+  readonly smtps?: TlsServerOptions;
+  readonly smtpClass?: SmtpClass;
+  readonly maxConnections?: number;
+  readonly closeTimeout?: number;
+  readonly onError?: (error: Error) => void;
+}
+
+const ADAPTER_KEYS = new Set(
+  "host port path tls smtps smtpClass maxConnections closeTimeout onError".split(" "),
+);
+
+/** An SMTP server on `Deno.listen` / `Deno.listenTls`: @smtpkit/node's `SmtpServer` for Deno. */
+export class SmtpServer implements AsyncDisposable {
+  /** Set by `listen()`. */
+  listener: Deno.Listener | null = null;
+  #accepting: Promise<void> = Promise.resolve();
+  #closing: Promise<void> | null = null;
+  readonly #sessions = new Map<DenoTransport, SMTP>();
+  readonly #smtpClass: SmtpClass;
+  /** The SMTP options alone, with aiosmtpd's Controller defaults (host name, SMTPUTF8 on). */
+  readonly #smtpOptions: SmtpOptions;
+  readonly #startTls: StartTlsOptions | undefined;
+
+  constructor(
+    readonly handler: Handler,
+    private readonly options: ServeOptions = {},
+  ) {
+    const max = options.maxConnections;
+    if (max !== undefined && !(Number.isInteger(max) && max >= 0)) {
+      throw new RangeError("maxConnections must be a non-negative integer");
+    }
+    const smtp = Object.entries(options).filter(([key]) => !ADAPTER_KEYS.has(key));
+    this.#smtpOptions = { hostname: hostname(), enableSmtpUtf8: true, ...Object.fromEntries(smtp) };
+    this.#smtpClass = options.smtpClass ?? SMTP;
+    new this.#smtpClass(handler, this.#smtpOptions); // bad SMTP options throw now
+    const tls = options.tls;
+    this.#startTls = tls && { ...tls, secureContext: createSecureContext(tls) };
+  }
+
+  /** The address listened on, after `listen()` ("" for a Unix socket). */
+  get host(): string {
+    const addr = this.listener?.addr;
+    return addr?.transport === "tcp" ? addr.hostname : "";
+  }
+
+  /** The port listened on, after `listen()` (the real one with port 0; 0 for a Unix socket). */
+  get port(): number {
+    const addr = this.listener?.addr;
+    return addr?.transport === "tcp" ? addr.port : 0;
+  }
+
+  /** Sessions open now (refused connections do not count). */
+  get connections(): number {
+    return this.#sessions.size;
+  }
+
+  /** Starts listening; rejects with `AddrInUse` and the like. */
+  async listen(): Promise<this> {
+    if (this.#closing) throw new Error("the server is closed");
+    if (this.listener) return this;
+    const { path, smtps, host: hostname = "127.0.0.1", port = 8025 } = this.options;
+    this.listener =
+      path !== undefined
+        ? Deno.listen({ path, transport: "unix" })
+        : smtps
+          ? Deno.listenTls({ ...smtps, hostname, port })
+          : Deno.listen({ hostname, port });
+    this.#accepting = this.#acceptLoop(this.listener);
+    return this;
+  }
+
+  /**
+   * Graceful shutdown: stops accepting; idle sessions get 421 at once, a transaction completes
+   * first; after `timeout` ms (default `closeTimeout`) the rest are aborted. Resolves when every
+   * session's connection is closed. Idempotent.
+   */
+  close(options: { timeout?: number } = {}): Promise<void> {
+    this.#closing ??= this.#shutdown(options.timeout ?? this.options.closeTimeout ?? 30_000);
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #shutdown(timeout: number): Promise<void> {
+    if (this.listener) closeQuietly(this.listener);
+    const sessions = [...this.#sessions];
+    const closed = Promise.all(sessions.map(([transport]) => transport.closed));
+    for (const [, smtp] of sessions) smtp.shutdown();
+    if (!(await settles(closed, timeout))) {
+      for (const [, smtp] of sessions) smtp.abort();
+      // One second to write the 421, then the connections are closed.
+      if (!(await settles(closed, 1_000))) for (const [transport] of sessions) transport.destroy();
+    }
+    await Promise.all([closed, this.#accepting]);
+  }
+
+  async #acceptLoop(listener: Deno.Listener): Promise<void> {
+    for (;;) {
+      try {
+        void this.#accept(await listener.accept());
+      } catch (error) {
+        if (this.#closing || error instanceof Deno.errors.BadResource) return;
+        this.options.onError?.(error as Error);
+        await new Promise((resolve) => setTimeout(resolve, 100)); // e.g. EMFILE: do not spin
+      }
+    }
+  }
+
+  async #accept(conn: Deno.Conn): Promise<void> {
+    let tls: TlsInfo | null = null;
+    if (this.options.smtps) {
+      // Deno tells only the ALPN protocol of an accepted TLS connection.
+      const handshake = (conn as Deno.TlsConn).handshake();
+      const timeout = this.options.smtps.handshakeTimeout ?? 120_000;
+      if (!(await settles(handshake, timeout))) return closeQuietly(conn);
+      const alpn = await handshake.then((info) => info.alpnProtocol, noop);
+      if (alpn === undefined) return closeQuietly(conn); // a failed handshake: nothing to answer
+      const unknown = { protocol: null, cipher: null, servername: null, peerCertificate: null };
+      tls = { ...unknown, alpnProtocol: alpn, implicit: true, authorized: false };
+    }
+    if (this.#closing) return closeQuietly(conn);
+    const transport = new DenoTransport(conn, tls ? { tls } : { startTls: this.#startTls });
+    const max = this.options.maxConnections;
+    if (max !== undefined && this.#sessions.size >= max) {
+      // Refused: the 421, then close (at most the linger time).
+      await transport.write(tooManyConnectionsReply(this.#smtpOptions.hostname ?? "")).catch(noop);
+      return transport.close();
+    }
+    let smtp: SMTP;
+    try {
+      smtp = new this.#smtpClass(this.handler, this.#smtpOptions);
+    } catch (error) {
+      transport.destroy();
+      return this.options.onError?.(error as Error);
+    }
+    this.#sessions.set(transport, smtp);
+    // The slot is free once the connection is closed, even if a hook still runs.
+    void transport.closed.then(() => this.#sessions.delete(transport));
+    await smtp.run(transport).catch(noop);
+    await transport.close();
+  }
+}
+
+/** The machine's name if `--allow-sys=hostname` is granted (never prompts), else "localhost". */
+function hostname(): string {
+  try {
+    const { state } = Deno.permissions.querySync({ name: "sys", kind: "hostname" });
+    return state === "granted" ? Deno.hostname() : "localhost";
+  } catch {
+    return "localhost";
+  }
+}
+
+/** Creates an SMTP server and resolves once it listens (`new SmtpServer()` + `listen()`). */
+export function serve(handler: Handler, options: ServeOptions = {}): Promise<SmtpServer> {
+  return Promise.resolve()
+    .then(() => new SmtpServer(handler, options))
+    .then((server) => server.listen());
+}
+
+function noop(): undefined {}
+
+/** Whether `promise` settles (either way) within `ms` milliseconds. */
+async function settles(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<boolean>((resolve) => {
+    timer = setTimeout(resolve, ms, false);
+  });
+  const yes = (): boolean => true;
+  const result = await Promise.race([promise.then(yes, yes), expired]);
+  clearTimeout(timer);
+  return result;
+}
