@@ -21,14 +21,23 @@ export class Session {
   authenticated: boolean | null = null;
   /** The PROXY protocol header, when one was received. */
   proxyData: ProxyData | null = null;
-  /** Fires when the client goes away or the server stops. */
-  readonly signal: AbortSignal;
+  readonly #signal: AbortSignal | (() => AbortSignal);
   [extra: string]: unknown;
 
-  constructor(peer: PeerAddress | null, ssl: TlsInfo | null, signal: AbortSignal) {
+  /** `signal` may be a function: the signal is then only made when someone asks for it. */
+  constructor(
+    peer: PeerAddress | null,
+    ssl: TlsInfo | null,
+    signal: AbortSignal | (() => AbortSignal),
+  ) {
     this.peer = peer;
     this.ssl = ssl;
-    this.signal = signal;
+    this.#signal = signal;
+  }
+
+  /** Fires when the client goes away or the server stops. */
+  get signal(): AbortSignal {
+    return typeof this.#signal === "function" ? this.#signal() : this.#signal;
   }
 }
 

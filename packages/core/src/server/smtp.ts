@@ -1,7 +1,7 @@
-import { parseCidrList } from "../cidr.js";
+import { type CidrMatcher, parseCidrList } from "../cidr.js";
 import { SmtpError } from "../errors.js";
 import type { BodyEndEvent, SmtpEvent } from "../events.js";
-import type { CommandSpec, ConnectionOptions } from "../options.js";
+import { type CommandSpec, type ResolvedOptions, resolveOptions } from "../options.js";
 import { formatReply, type Reply, type ReplyLike, toReply } from "../reply.js";
 import type { SaslMechanism } from "../sasl.js";
 import { ServerConnection } from "../server-connection.js";
@@ -15,7 +15,7 @@ import {
   saslContext,
 } from "./mechanisms.js";
 import { Envelope, Session } from "./session.js";
-import type { AuthResult, SmtpOptions } from "./smtp-options.js";
+import type { AuthResult, CommandDefinition, SmtpOptions } from "./smtp-options.js";
 import type { SmtpTransport } from "./transport.js";
 
 const EMPTY = new Uint8Array(0);
@@ -37,6 +37,25 @@ interface BodyInProgress {
 interface HookOutcome {
   readonly value: unknown;
 }
+
+/** A hook's result, or the reply its exception earned. */
+interface HookOutcomeValue {
+  readonly value: unknown;
+  readonly error: Reply | null;
+}
+
+type HookName =
+  | "handlePROXY"
+  | "handleHELO"
+  | "handleEHLO"
+  | "handleMAIL"
+  | "handleRCPT"
+  | "handleRSET"
+  | "handleNOOP"
+  | "handleQUIT"
+  | "handleVRFY";
+
+const NO_HOOK: HookOutcomeValue = Object.freeze({ value: undefined, error: null });
 
 /** Marks a method as a command's `HELP` text, aiosmtpd's `@syntax` (works as a decorator or a call). */
 export function syntax(text: string, extended?: string) {
@@ -70,18 +89,20 @@ export class SMTP {
   envelope!: Envelope;
   protected connection!: ServerConnection;
   protected transport!: SmtpTransport;
-  private readonly controller = new AbortController();
-  private readonly mechanisms: Map<string, AuthMechanism>;
-  private readonly safeWithoutTls = new Set<string>();
-  /** Mechanisms that decide per connection whether they can run (EXTERNAL, -PLUS). */
-  private readonly conditional = new Map<string, SaslMechanism>();
-  private readonly customCommands = new Map<string, (argument: string | null) => unknown>();
+  /** Created when something first asks for the signal: an idle session never needs one. */
+  private controller: AbortController | null = null;
+  /** Tables every connection of this server shares (mechanisms, commands, resolved options). */
+  private readonly shared: SharedTables;
   private body: BodyInProgress | null = null;
   private draining = false;
   private closed = false;
   /** Set by the built-in command methods so an override knows the engine answered. */
   private builtinRan = false;
-  private readonly timers: { handle: unknown } = { handle: null };
+  /** One timer per session, re-armed lazily: `deadline` moves, the timer follows when it fires. */
+  private timer: unknown = null;
+  private timerAt = 0;
+  private deadline = 0;
+  private deadlineSilent = false;
 
   constructor(handler: Handler, options: SmtpOptions = {}) {
     this.handler = handler;
@@ -90,22 +111,7 @@ export class SMTP {
       if (!(options.proxyProtocolTimeout > 0))
         throw new RangeError("proxyProtocolTimeout must be > 0");
     }
-    const mechanisms = new Map<string, AuthMechanism>();
-    for (const mechanism of [...BUILTIN_MECHANISMS, ...(options.mechanisms ?? [])]) {
-      mechanisms.set(mechanism.name.toUpperCase(), runSasl(mechanism));
-      if (mechanism.available) this.conditional.set(mechanism.name.toUpperCase(), mechanism);
-      else this.conditional.delete(mechanism.name.toUpperCase());
-      if (mechanism.safeWithoutTls) this.safeWithoutTls.add(mechanism.name.toUpperCase());
-    }
-    // aiosmtpd: the handler's auth_NAME methods win over built-ins of the same name.
-    for (const [name, mechanism] of handlerMechanisms(handler)) {
-      mechanisms.set(name, mechanism);
-      this.conditional.delete(name);
-      this.safeWithoutTls.delete(name);
-    }
-    for (const name of options.authExcludeMechanism ?? []) mechanisms.delete(name.toUpperCase());
-    this.mechanisms = mechanisms;
-    this.collectCommands();
+    this.shared = sharedTables(this);
   }
 
   /** Host name used in the greeting and replies. */
@@ -115,6 +121,7 @@ export class SMTP {
 
   /** Fires when the client goes away or the server stops. */
   get signal(): AbortSignal {
+    this.controller ??= new AbortController();
     return this.controller.signal;
   }
 
@@ -126,7 +133,7 @@ export class SMTP {
     this.transport = transport;
     this.session = this.createSession();
     this.envelope = this.createEnvelope();
-    this.connection = new ServerConnection(this.connectionOptions());
+    this.connection = new ServerConnection(this.resolvedOptions());
     this.log("info", "connected");
     this.offerMechanisms();
     // Shut down before the session even started: greet with 421 instead.
@@ -134,13 +141,25 @@ export class SMTP {
     try {
       // Output is flushed before every read (and by push/challenge/STARTTLS), so a pipelined
       // batch of commands is answered with one write.
+      const conn = this.connection;
       while (!this.closed) {
-        const event = this.connection.nextEvent();
+        const event = conn.nextEvent();
+        if (event.type === "needData") {
+          // Inline rather than through dispatch(): an idle session waits here with the shortest
+          // chain of suspended calls (memory per idle connection).
+          const out = conn.dataToSend();
+          if (out.length > 0) await transport.write(out);
+          this.armTimer();
+          const data = await transport.read();
+          this.deadline = 0;
+          if (!this.closed) conn.receiveData(data ?? EMPTY);
+          continue;
+        }
         if (event.type === "closed") {
           this.log("info", `closed (${event.reason})`);
           break;
         }
-        if (this.options.logger && event.type !== "needData" && event.type !== "bodyChunk") {
+        if (this.options.logger && event.type !== "bodyChunk") {
           this.log("debug", describeEvent(event));
         }
         await this.dispatch(event);
@@ -152,7 +171,7 @@ export class SMTP {
       this.stopTimer();
       this.closed = true;
       this.body?.stream?.error(new SmtpError(421, "4.4.0", "Connection closed"));
-      this.controller.abort(new Error("connection closed"));
+      this.controller?.abort(new Error("connection closed"));
       try {
         await this.flush();
       } catch {
@@ -177,10 +196,11 @@ export class SMTP {
 
   /** Tells the engine which mechanisms can run on this connection as it is now. */
   private offerMechanisms(): void {
-    if (this.conditional.size === 0) return;
+    const { conditional, mechanisms } = this.shared;
+    if (conditional.size === 0) return;
     const context = saslContext(this);
-    const names = [...this.mechanisms.keys()].filter(
-      (name) => this.conditional.get(name)?.available?.(context) ?? true,
+    const names = [...mechanisms.keys()].filter(
+      (name) => conditional.get(name)?.available?.(context) ?? true,
     );
     this.connection.offerMechanisms(names);
   }
@@ -211,7 +231,7 @@ export class SMTP {
   }
 
   protected createSession(): Session {
-    return new Session(this.transport.peer, this.transport.tls, this.controller.signal);
+    return new Session(this.transport.peer, this.transport.tls, () => this.signal);
   }
 
   protected createEnvelope(): Envelope {
@@ -281,7 +301,6 @@ export class SMTP {
   private async dispatch(event: SmtpEvent): Promise<void> {
     const conn = this.connection;
     const h = this.handler;
-    const signal = this.controller.signal;
     switch (event.type) {
       case "needData": {
         const data = await this.read();
@@ -291,13 +310,11 @@ export class SMTP {
       case "paused":
         return;
       case "proxyHeader": {
-        this.stopTimer();
+        this.deadline = 0;
         this.session.proxyData = event.proxy;
         let accept = true;
         if (h.handlePROXY) {
-          const result = await this.callHook(() =>
-            h.handlePROXY?.(this, this.session, this.envelope, event.proxy, signal),
-          );
+          const result = await this.hook("handlePROXY", event.proxy);
           accept = result.error === null && Boolean(result.value);
         }
         conn.respond(accept ? undefined : false);
@@ -308,19 +325,8 @@ export class SMTP {
         const hostNameBefore = this.session.hostName;
         const outcome =
           event.verb === "HELO"
-            ? await this.callHook(() =>
-                h.handleHELO?.(this, this.session, this.envelope, event.hostname, signal),
-              )
-            : await this.callHook(() =>
-                h.handleEHLO?.(
-                  this,
-                  this.session,
-                  this.envelope,
-                  event.hostname,
-                  [...event.responses],
-                  signal,
-                ),
-              );
+            ? await this.hook("handleHELO", event.hostname)
+            : await this.hook("handleEHLO", event.hostname, [...event.responses]);
         await this.respond(outcome);
         if (conn.greeted && this.session.hostName === hostNameBefore) {
           this.session.hostName = event.hostname;
@@ -329,16 +335,9 @@ export class SMTP {
         return;
       }
       case "mail": {
-        const outcome = await this.callHook(() =>
-          h.handleMAIL?.(
-            this,
-            this.session,
-            this.envelope,
-            event.address,
-            [...event.options],
-            signal,
-          ),
-        );
+        const outcome = h.handleMAIL
+          ? await this.hook("handleMAIL", event.address, [...event.options])
+          : NO_HOOK;
         const code = await this.respond(outcome);
         if (isPositive(code)) {
           const envelope = this.envelope;
@@ -351,16 +350,9 @@ export class SMTP {
       }
       case "rcpt": {
         const before = this.envelope.rcptTos.length;
-        const outcome = await this.callHook(() =>
-          h.handleRCPT?.(
-            this,
-            this.session,
-            this.envelope,
-            event.address,
-            [...event.options],
-            signal,
-          ),
-        );
+        const outcome = h.handleRCPT
+          ? await this.hook("handleRCPT", event.address, [...event.options])
+          : NO_HOOK;
         const code = await this.respond(outcome);
         if (isPositive(code) && this.envelope.rcptTos.length === before) {
           this.envelope.rcptTos.push(event.address);
@@ -383,31 +375,18 @@ export class SMTP {
       case "bodyEnd":
         await this.endBody(event);
         return;
-      case "rset": {
+      case "rset":
         this.envelope = this.createEnvelope();
-        await this.respond(
-          await this.callHook(() => h.handleRSET?.(this, this.session, this.envelope, signal)),
-        );
+        await this.respond(await this.hook("handleRSET"));
         return;
-      }
       case "noop":
-        await this.respond(
-          await this.callHook(() =>
-            h.handleNOOP?.(this, this.session, this.envelope, event.argument, signal),
-          ),
-        );
+        await this.respond(await this.hook("handleNOOP", event.argument));
         return;
       case "quit":
-        await this.respond(
-          await this.callHook(() => h.handleQUIT?.(this, this.session, this.envelope, signal)),
-        );
+        await this.respond(await this.hook("handleQUIT"));
         return;
       case "vrfy":
-        await this.respond(
-          await this.callHook(() =>
-            h.handleVRFY?.(this, this.session, this.envelope, event.address, signal),
-          ),
-        );
+        await this.respond(await this.hook("handleVRFY", event.address));
         return;
       case "startTls":
         await this.startTls();
@@ -445,6 +424,18 @@ export class SMTP {
     }
     if (this.draining && !conn.inTransaction && this.body === null) this.abort();
     return code;
+  }
+
+  /**
+   * Calls the handler's hook `name` as `(server, session, envelope, ...args, signal)`; a missing
+   * hook costs nothing (no closure, no signal).
+   */
+  private hook(name: HookName, ...args: unknown[]): Promise<HookOutcomeValue> | HookOutcomeValue {
+    const fn = this.handler[name] as ((...all: unknown[]) => unknown) | undefined;
+    if (!fn) return NO_HOOK;
+    return this.callHook(() =>
+      fn.call(this.handler, this, this.session, this.envelope, ...args, this.signal),
+    );
   }
 
   /**
@@ -498,13 +489,7 @@ export class SMTP {
         nonAscii: false,
       };
       const hook = this.callHook(() =>
-        h.handleDATAStream?.(
-          this,
-          this.session,
-          this.envelope,
-          stream.stream,
-          this.controller.signal,
-        ),
+        h.handleDATAStream?.(this, this.session, this.envelope, stream.stream, this.signal),
       ).then((outcome) => {
         body.hookSettled = true;
         // A hook that returned early will not read the rest: stop feeding it.
@@ -528,7 +513,6 @@ export class SMTP {
   private async writeBody(body: BodyInProgress, data: Uint8Array): Promise<void> {
     const stream = body.stream;
     if (!stream) return;
-    this.stopTimer();
     await stream.write(data);
   }
 
@@ -562,7 +546,7 @@ export class SMTP {
         ? new TextDecoder("utf-8").decode(content)
         : content;
       outcome = await this.callHook(() =>
-        this.handler.handleDATA?.(this, this.session, this.envelope, this.controller.signal),
+        this.handler.handleDATA?.(this, this.session, this.envelope, this.signal),
       );
     }
     await this.respond(outcome);
@@ -580,7 +564,7 @@ export class SMTP {
 
   private async startTls(): Promise<void> {
     await this.flush();
-    this.stopTimer();
+    this.deadline = 0;
     let info: Awaited<ReturnType<SmtpTransport["startTls"]>>;
     try {
       info = await this.transport.startTls();
@@ -596,7 +580,7 @@ export class SMTP {
     let accepted = true;
     if (this.handler.handleSTARTTLS) {
       const outcome = await this.callHook(() =>
-        this.handler.handleSTARTTLS?.(this, this.session, this.envelope, this.controller.signal),
+        this.handler.handleSTARTTLS?.(this, this.session, this.envelope, this.signal),
       );
       accepted = outcome.error === null && outcome.value !== false;
     }
@@ -615,12 +599,12 @@ export class SMTP {
           ? [mechanismName]
           : [mechanismName, encodeForArgs(initialResponse)];
       const outcome = await this.callHook(() =>
-        h.handleAUTH?.(this, this.session, this.envelope, args, this.controller.signal),
+        h.handleAUTH?.(this, this.session, this.envelope, args, this.signal),
       );
       this.finishAuth(outcome.error ?? (outcome.value as HookResult), null);
       return;
     }
-    const mechanism = this.mechanisms.get(mechanismName);
+    const mechanism = this.shared.mechanisms.get(mechanismName);
     if (!mechanism) {
       this.finishAuth(null, { success: false });
       return;
@@ -682,50 +666,14 @@ export class SMTP {
   // ---------------------------------------------------------------------------------------------
   // Added commands.
 
-  private collectCommands(): void {
-    for (const [verb, definition] of Object.entries(this.options.commands ?? {})) {
-      this.customCommands.set(verb.toUpperCase(), (argument) =>
-        definition.run(this, argument, this.controller.signal),
-      );
-    }
-    // Methods named smtpVERB on a subclass add (or, when they override a built-in, replace) VERB.
-    let proto: object | null = Object.getPrototypeOf(this);
-    while (proto && proto !== SMTP.prototype && proto !== Object.prototype) {
-      for (const key of Object.getOwnPropertyNames(proto)) {
-        const match = /^smtp([A-Z][A-Z0-9_-]*)$/.exec(key);
-        const method = (this as unknown as Record<string, unknown>)[key];
-        if (match?.[1] && typeof method === "function" && !this.customCommands.has(match[1])) {
-          this.customCommands.set(match[1], (argument) =>
-            (method as (a: string | null) => unknown).call(this, argument),
-          );
-        }
-      }
-      proto = Object.getPrototypeOf(proto);
-    }
-  }
-
-  private commandSpecs(): Record<string, CommandSpec> {
-    const specs: Record<string, CommandSpec> = {};
-    for (const verb of this.customCommands.keys()) {
-      const method = (this as unknown as Record<string, unknown>)[`smtp${verb}`] as
-        | { syntax?: string; extendedSyntax?: string }
-        | undefined;
-      const definition =
-        this.options.commands?.[verb] ?? this.options.commands?.[verb.toLowerCase()];
-      const syntaxText = definition?.syntax ?? method?.syntax;
-      const extendedSyntax = definition?.extendedSyntax ?? method?.extendedSyntax;
-      specs[verb] = {
-        ...(syntaxText === undefined ? {} : { syntax: syntaxText }),
-        ...(extendedSyntax === undefined ? {} : { extendedSyntax }),
-      };
-    }
-    return specs;
-  }
-
   private async runCommand(verb: string, argument: string | null, builtin: boolean): Promise<void> {
-    const run = this.customCommands.get(verb);
+    const command = this.shared.commands.get(verb);
     this.builtinRan = false;
-    const outcome = await this.callHook(() => run?.(argument));
+    const outcome = await this.callHook(() => {
+      if (command?.definition) return command.definition.run(this, argument, this.signal);
+      const method = (this as unknown as Record<string, unknown>)[`smtp${verb}`];
+      return typeof method === "function" ? method.call(this, argument) : undefined;
+    });
     // The override called super.smtpVERB(): the built-in already answered.
     if (builtin && this.builtinRan) return;
     if (this.connection.phase === "reply") await this.respond(outcome);
@@ -734,45 +682,69 @@ export class SMTP {
   // ---------------------------------------------------------------------------------------------
   // Plumbing.
 
-  private connectionOptions(): ConnectionOptions {
+  /** The engine's options for this transport, resolved once per server and kind of connection. */
+  private resolvedOptions(): ResolvedOptions {
     const o = this.options;
-    const trust = o.proxyTrust && o.proxyTrust.length > 0 ? parseCidrList(o.proxyTrust) : null;
+    const shared = this.shared;
     const proxyEnabled = o.proxyProtocolTimeout !== undefined && o.proxyProtocolTimeout !== null;
-    const peerTrusted =
-      !trust || (this.transport.peer !== null && trust.matches(this.transport.peer.address));
-    const extensions = { ...(o.extensions ?? {}) };
-    if (o.decodeData) Object.assign(extensions, { eightBitMime: false });
-    if (o.enableSmtpUtf8 !== undefined) Object.assign(extensions, { smtpUtf8: o.enableSmtpUtf8 });
-    return {
-      hostname: this.hostname,
-      ...(o.ident === undefined ? {} : { ident: o.ident }),
-      lmtp: o.lmtp ?? false,
-      ...(o.dataSizeLimit === undefined ? {} : { dataSizeLimit: o.dataSizeLimit }),
-      ...(o.commandSizeLimit === undefined ? {} : { commandSizeLimit: o.commandSizeLimit }),
-      ...(o.lineLengthLimit === undefined ? {} : { lineLengthLimit: o.lineLengthLimit }),
-      ...(o.lineEndings === undefined ? {} : { lineEndings: o.lineEndings }),
-      ...(o.localPartLimit === undefined ? {} : { localPartLimit: o.localPartLimit }),
-      ...(o.maxRecipients === undefined ? {} : { maxRecipients: o.maxRecipients }),
-      commandCallLimit: o.commandCallLimit ?? null,
-      extensions,
-      startTls: this.transport.canStartTls && this.transport.tls === null,
-      requireStartTls: o.requireStartTls ?? false,
-      implicitTls: this.transport.tls !== null,
-      auth: {
-        mechanisms: [...this.mechanisms.keys()],
-        requireTls: o.authRequireTls ?? true,
-        clearTextMechanisms: [...this.safeWithoutTls],
-        required: o.authRequired ?? false,
-      },
-      proxyProtocol: proxyEnabled && peerTrusted,
-      commands: this.commandSpecs(),
-    };
+    const peer = this.transport.peer;
+    const peerTrusted = !shared.trust || (peer !== null && shared.trust.matches(peer.address));
+    const startTls = this.transport.canStartTls && this.transport.tls === null;
+    const implicitTls = this.transport.tls !== null;
+    const proxyProtocol = proxyEnabled && peerTrusted;
+    const key = `${Number(startTls)}${Number(implicitTls)}${Number(proxyProtocol)}`;
+    let resolved = shared.resolved.get(key);
+    if (!resolved) {
+      const extensions = { ...(o.extensions ?? {}) };
+      if (o.decodeData) Object.assign(extensions, { eightBitMime: false });
+      if (o.enableSmtpUtf8 !== undefined) Object.assign(extensions, { smtpUtf8: o.enableSmtpUtf8 });
+      resolved = resolveOptions({
+        hostname: this.hostname,
+        ...(o.ident === undefined ? {} : { ident: o.ident }),
+        lmtp: o.lmtp ?? false,
+        ...(o.dataSizeLimit === undefined ? {} : { dataSizeLimit: o.dataSizeLimit }),
+        ...(o.commandSizeLimit === undefined ? {} : { commandSizeLimit: o.commandSizeLimit }),
+        ...(o.lineLengthLimit === undefined ? {} : { lineLengthLimit: o.lineLengthLimit }),
+        ...(o.lineEndings === undefined ? {} : { lineEndings: o.lineEndings }),
+        ...(o.localPartLimit === undefined ? {} : { localPartLimit: o.localPartLimit }),
+        ...(o.maxRecipients === undefined ? {} : { maxRecipients: o.maxRecipients }),
+        commandCallLimit: o.commandCallLimit ?? null,
+        extensions,
+        startTls,
+        requireStartTls: o.requireStartTls ?? false,
+        implicitTls,
+        auth: {
+          mechanisms: [...shared.mechanisms.keys()],
+          requireTls: o.authRequireTls ?? true,
+          clearTextMechanisms: [...shared.safeWithoutTls],
+          required: o.authRequired ?? false,
+        },
+        proxyProtocol,
+        commands: shared.specs,
+      });
+      shared.resolved.set(key, resolved);
+    }
+    return resolved;
   }
 
   /** Reads from the transport under the idle or data timeout; `null` at end of input or timeout. */
   private async read(): Promise<Uint8Array | null> {
     // Replies the engine composed by itself must reach the client before we wait for it.
     await this.flush();
+    this.armTimer();
+    try {
+      return await this.transport.read();
+    } finally {
+      this.deadline = 0;
+    }
+  }
+
+  /**
+   * Starts the wait for input: the idle timeout between commands, the data timeout inside a
+   * body, the PROXY timeout before the header. One timer serves the whole session: it is
+   * re-armed only when it fires early or a shorter wait begins.
+   */
+  private armTimer(): void {
     const phase = this.connection.phase;
     const o = this.options;
     const seconds =
@@ -781,28 +753,33 @@ export class SMTP {
         : phase === "data" || phase === "bdat"
           ? (o.dataTimeout ?? DEFAULT_DATA_TIMEOUT_SECONDS)
           : (o.timeout ?? DEFAULT_TIMEOUT_SECONDS);
-    this.startTimer(seconds, phase === "proxy");
-    try {
-      return await this.transport.read();
-    } finally {
-      this.stopTimer();
-    }
+    const now = Date.now();
+    this.deadline = now + seconds * 1000;
+    this.deadlineSilent = phase === "proxy";
+    if (this.timer !== null && this.timerAt <= this.deadline) return;
+    this.stopTimer();
+    this.timerAt = this.deadline;
+    this.timer = setTimeout(this.onTimer, this.deadline - now);
   }
 
-  private startTimer(seconds: number, silent: boolean): void {
-    this.stopTimer();
-    this.timers.handle = setTimeout(() => {
-      if (this.closed) return;
-      // aiosmtpd closed silently; a client deserves to know why (beyond.md). No greeting yet: silent.
-      if (silent) this.connection.closeConnection();
-      else this.connection.closeConnection(`421 4.4.2 ${this.hostname} Error: timeout exceeded`);
-      this.closeSoon();
-    }, seconds * 1000);
-  }
+  private readonly onTimer = (): void => {
+    this.timer = null;
+    if (this.closed || this.deadline === 0) return;
+    const left = this.deadline - Date.now();
+    if (left > 0) {
+      this.timerAt = this.deadline;
+      this.timer = setTimeout(this.onTimer, left);
+      return;
+    }
+    // aiosmtpd closed silently; a client deserves to know why (beyond.md). No greeting yet: silent.
+    if (this.deadlineSilent) this.connection.closeConnection();
+    else this.connection.closeConnection(`421 4.4.2 ${this.hostname} Error: timeout exceeded`);
+    this.closeSoon();
+  };
 
   private stopTimer(): void {
-    if (this.timers.handle !== null) clearTimeout(this.timers.handle);
-    this.timers.handle = null;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
   }
 
   /** Sends what is queued and closes the transport; a pending read() then sees end of input. */
@@ -903,4 +880,93 @@ function describeEvent(event: SmtpEvent): string {
 function hasNonAscii(data: Uint8Array): boolean {
   for (let i = 0; i < data.length; i++) if ((data[i] as number) > 127) return true;
   return false;
+}
+
+/** What every connection of one server shares; computed once per (class, handler, options). */
+interface SharedTables {
+  readonly mechanisms: ReadonlyMap<string, AuthMechanism>;
+  readonly safeWithoutTls: ReadonlySet<string>;
+  /** Mechanisms that decide per connection whether they can run (EXTERNAL, -PLUS). */
+  readonly conditional: ReadonlyMap<string, SaslMechanism>;
+  /** Added or replaced verbs: from `options.commands`, or `smtpVERB` methods of a subclass. */
+  readonly commands: ReadonlyMap<string, { readonly definition: CommandDefinition | null }>;
+  readonly specs: Readonly<Record<string, CommandSpec>>;
+  readonly trust: CidrMatcher | null;
+  /** Engine options per kind of connection (STARTTLS offered, implicit TLS, PROXY expected). */
+  readonly resolved: Map<string, ResolvedOptions>;
+}
+
+const SHARED = new WeakMap<object, WeakMap<object, WeakMap<object, SharedTables>>>();
+
+function sharedTables(server: SMTP): SharedTables {
+  const proto = Object.getPrototypeOf(server) as object;
+  const byHandler = SHARED.get(proto) ?? new WeakMap<object, WeakMap<object, SharedTables>>();
+  SHARED.set(proto, byHandler);
+  const byOptions = byHandler.get(server.handler) ?? new WeakMap<object, SharedTables>();
+  byHandler.set(server.handler, byOptions);
+  let tables = byOptions.get(server.options);
+  if (!tables) {
+    tables = buildTables(server, proto);
+    byOptions.set(server.options, tables);
+  }
+  return tables;
+}
+
+function buildTables(server: SMTP, proto: object): SharedTables {
+  const { handler, options } = server;
+  if (options.proxyProtocolTimeout !== undefined && options.proxyProtocolTimeout !== null) {
+    if (!(options.proxyProtocolTimeout > 0))
+      throw new RangeError("proxyProtocolTimeout must be > 0");
+  }
+  const mechanisms = new Map<string, AuthMechanism>();
+  const safeWithoutTls = new Set<string>();
+  const conditional = new Map<string, SaslMechanism>();
+  for (const mechanism of [...BUILTIN_MECHANISMS, ...(options.mechanisms ?? [])]) {
+    const name = mechanism.name.toUpperCase();
+    mechanisms.set(name, runSasl(mechanism));
+    if (mechanism.available) conditional.set(name, mechanism);
+    else conditional.delete(name);
+    if (mechanism.safeWithoutTls) safeWithoutTls.add(name);
+  }
+  // aiosmtpd: the handler's auth_NAME methods win over built-ins of the same name.
+  for (const [name, mechanism] of handlerMechanisms(handler)) {
+    mechanisms.set(name, mechanism);
+    conditional.delete(name);
+    safeWithoutTls.delete(name);
+  }
+  for (const name of options.authExcludeMechanism ?? []) mechanisms.delete(name.toUpperCase());
+
+  const commands = new Map<string, { readonly definition: CommandDefinition | null }>();
+  const specs: Record<string, CommandSpec> = {};
+  const addSpec = (
+    verb: string,
+    source: { syntax?: string; extendedSyntax?: string } | undefined,
+  ) => {
+    specs[verb] = {
+      ...(source?.syntax === undefined ? {} : { syntax: source.syntax }),
+      ...(source?.extendedSyntax === undefined ? {} : { extendedSyntax: source.extendedSyntax }),
+    };
+  };
+  for (const [verb, definition] of Object.entries(options.commands ?? {})) {
+    commands.set(verb.toUpperCase(), { definition });
+    addSpec(verb.toUpperCase(), definition);
+  }
+  // Methods named smtpVERB on a subclass add (or, when they override a built-in, replace) VERB.
+  for (
+    let p: object | null = proto;
+    p && p !== SMTP.prototype && p !== Object.prototype;
+    p = Object.getPrototypeOf(p)
+  ) {
+    for (const key of Object.getOwnPropertyNames(p)) {
+      const verb = /^smtp([A-Z][A-Z0-9_-]*)$/.exec(key)?.[1];
+      const method = (server as unknown as Record<string, unknown>)[key];
+      if (verb && typeof method === "function" && !commands.has(verb)) {
+        commands.set(verb, { definition: null });
+        addSpec(verb, method as { syntax?: string; extendedSyntax?: string });
+      }
+    }
+  }
+  const trust =
+    options.proxyTrust && options.proxyTrust.length > 0 ? parseCidrList(options.proxyTrust) : null;
+  return { mechanisms, safeWithoutTls, conditional, commands, specs, trust, resolved: new Map() };
 }
