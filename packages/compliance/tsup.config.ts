@@ -1,15 +1,24 @@
-import { defineConfig } from "tsup";
+import { rmSync } from "node:fs";
+import { defineConfig, type Options } from "tsup";
 
 // One entry per runtime glue: `.` is runtime-neutral (web globals only); `./node`, `./deno` and
 // `./bun` hold the tiny per-runtime socket, process and test-runner glue.
-export default defineConfig({
-  entry: ["src/index.ts", "src/node.ts", "src/deno.ts", "src/bun.ts"],
+const entries = ["index", "node", "deno", "bun"];
+const common: Options = {
   format: ["esm"],
-  dts: true,
-  sourcemap: true,
-  clean: true,
   target: "es2022",
   platform: "neutral",
   external: ["bun:test"],
   treeshake: true,
+};
+
+// The JavaScript is built together (it may share chunks); the declarations once per entry, so
+// each .d.ts is self-contained (Deno maps a shared `./types-<hash>.js` declaration chunk to its
+// .d.ts only with --unstable-sloppy-imports).
+export default defineConfig(() => {
+  rmSync("dist", { recursive: true, force: true });
+  return [
+    { ...common, entry: entries.map((name) => `src/${name}.ts`), sourcemap: true },
+    ...entries.map((name) => ({ ...common, entry: [`src/${name}.ts`], dts: { only: true } })),
+  ];
 });

@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
-import type { Handler, SmtpOptions, TlsInfo } from "@smtpkit/core/server";
-import { SMTP, tooManyConnectionsReply } from "@smtpkit/core/server";
+import type { Handler, SmtpClass, SmtpOptions, TlsInfo } from "@smtpkit/core/server";
+import { SessionPool } from "@smtpkit/core/server";
 import {
   type BunSocket,
   BunTransport,
@@ -10,15 +10,14 @@ import {
   tlsInfo,
 } from "./bun-transport.ts";
 
+export type { SmtpClass } from "@smtpkit/core/server";
+
 /** Bun's TLS options (PEM `key` and `cert` at least) plus the handshake timeout (ms). */
 export interface TlsServerOptions extends Bun.TLSOptions {
   readonly key: string | string[];
   readonly cert: string | string[];
   readonly handshakeTimeout?: number;
 }
-
-/** The class serving each connection: `SMTP` or a subclass. */
-export type SmtpClass = new (handler: Handler, options: SmtpOptions) => SMTP;
 
 /**
  * The SMTP options plus the listener's, as in @smtpkit/node: `host` (default "127.0.0.1"),
@@ -39,10 +38,6 @@ export interface ServeOptions extends SmtpOptions {
   readonly onError?: (error: Error) => void;
 }
 
-const ADAPTER_KEYS = new Set(
-  "host port path tls smtps smtpClass maxConnections closeTimeout onError".split(" "),
-);
-
 /** Bun's own TLS options: ours without `handshakeTimeout`. */
 function bunTls({ handshakeTimeout: _, ...tls }: TlsServerOptions): Bun.TLSOptions {
   return tls;
@@ -53,27 +48,18 @@ export class SmtpServer implements AsyncDisposable {
   /** Set by `listen()`. */
   listener: Bun.SocketListener | null = null;
   #closing: Promise<void> | null = null;
-  readonly #sessions = new Map<BunTransport, SMTP>();
   /** SMTPS sockets still in their handshake, with their timeout. */
   readonly #handshakes = new Map<BunSocket, ReturnType<typeof setTimeout>>();
-  readonly #smtpClass: SmtpClass;
-  /** The SMTP options alone, with aiosmtpd's Controller defaults (host name, SMTPUTF8 on). */
-  readonly #smtpOptions: SmtpOptions;
+  /** The sessions (core): SMTP options with aiosmtpd's Controller defaults, maxConnections, close. */
+  readonly #pool: SessionPool;
   readonly #startTls: StartTlsOptions | undefined;
 
   constructor(
     readonly handler: Handler,
     private readonly options: ServeOptions = {},
   ) {
-    const max = options.maxConnections;
-    if (max !== undefined && !(Number.isInteger(max) && max >= 0)) {
-      throw new RangeError("maxConnections must be a non-negative integer");
-    }
-    const smtp = Object.entries(options).filter(([key]) => !ADAPTER_KEYS.has(key));
-    this.#smtpOptions = { hostname: hostname(), enableSmtpUtf8: true, ...Object.fromEntries(smtp) };
-    this.#smtpClass = options.smtpClass ?? SMTP;
-    new this.#smtpClass(handler, this.#smtpOptions); // bad SMTP options throw now
-    const tls = options.tls;
+    const { host: _host, port: _port, path: _path, tls, smtps: _smtps, ...pool } = options;
+    this.#pool = new SessionPool(handler, { ...pool, hostname: pool.hostname ?? hostname() });
     this.#startTls = tls && { tls: bunTls(tls), handshakeTimeout: tls.handshakeTimeout };
   }
 
@@ -89,7 +75,7 @@ export class SmtpServer implements AsyncDisposable {
 
   /** Sessions open now (refused connections do not count). */
   get connections(): number {
-    return this.#sessions.size;
+    return this.#pool.size;
   }
 
   /** Starts listening; rejects when the address is taken and the like. */
@@ -122,7 +108,7 @@ export class SmtpServer implements AsyncDisposable {
    * session's socket is closed. Idempotent.
    */
   close(options: { timeout?: number } = {}): Promise<void> {
-    this.#closing ??= this.#shutdown(options.timeout ?? this.options.closeTimeout ?? 30_000);
+    this.#closing ??= this.#shutdown(options);
     return this.#closing;
   }
 
@@ -130,18 +116,10 @@ export class SmtpServer implements AsyncDisposable {
     return this.close();
   }
 
-  async #shutdown(timeout: number): Promise<void> {
+  #shutdown(options: { timeout?: number }): Promise<void> {
     this.listener?.stop(false);
     for (const socket of this.#handshakes.keys()) socket.terminate();
-    const sessions = [...this.#sessions];
-    const closed = Promise.all(sessions.map(([transport]) => transport.closed));
-    for (const [, smtp] of sessions) smtp.shutdown();
-    if (!(await settles(closed, timeout))) {
-      for (const [, smtp] of sessions) smtp.abort();
-      // One second to write the 421, then the sockets are dropped.
-      if (!(await settles(closed, 1_000))) for (const [transport] of sessions) transport.destroy();
-    }
-    await closed;
+    return this.#pool.close(options);
   }
 
   #open(socket: BunSocket): void {
@@ -160,33 +138,14 @@ export class SmtpServer implements AsyncDisposable {
   #secured(socket: BunSocket, success = false): void {
     clearTimeout(this.#handshakes.get(socket));
     if (!this.#handshakes.delete(socket)) return;
-    if (!success || this.#closing) return socket.terminate();
+    if (!success) return socket.terminate();
     void this.#accept(socket, tlsInfo(socket, true));
   }
 
-  async #accept(socket: BunSocket, tls: TlsInfo | null): Promise<void> {
-    const transport = new BunTransport(socket, {
-      ...(tls ? { tls } : { startTls: this.#startTls }),
-      unixPath: this.options.path,
-    });
-    const max = this.options.maxConnections;
-    if (max !== undefined && this.#sessions.size >= max) {
-      // Refused: the 421, then close (at most the linger time).
-      await transport.write(tooManyConnectionsReply(this.#smtpOptions.hostname ?? "")).catch(noop);
-      return transport.close();
-    }
-    let smtp: SMTP;
-    try {
-      smtp = new this.#smtpClass(this.handler, this.#smtpOptions);
-    } catch (error) {
-      transport.destroy();
-      return this.options.onError?.(error as Error);
-    }
-    this.#sessions.set(transport, smtp);
-    // The slot is free once the socket is closed, even if a hook still runs.
-    void transport.closed.then(() => this.#sessions.delete(transport));
-    await smtp.run(transport).catch(noop);
-    await transport.close();
+  #accept(socket: BunSocket, tls: TlsInfo | null): Promise<void> {
+    const unixPath = this.options.path;
+    const secure = tls ? { tls } : { startTls: this.#startTls };
+    return this.#pool.serve(new BunTransport(socket, { ...secure, unixPath }));
   }
 }
 
@@ -195,18 +154,4 @@ export function serve(handler: Handler, options: ServeOptions = {}): Promise<Smt
   return Promise.resolve()
     .then(() => new SmtpServer(handler, options))
     .then((server) => server.listen());
-}
-
-function noop(): void {}
-
-/** Whether `promise` settles (either way) within `ms` milliseconds. */
-async function settles(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<boolean>((resolve) => {
-    timer = setTimeout(resolve, ms, false);
-  });
-  const yes = (): boolean => true;
-  const result = await Promise.race([promise.then(yes, yes), expired]);
-  clearTimeout(timer);
-  return result;
 }

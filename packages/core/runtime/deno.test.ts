@@ -1,9 +1,7 @@
 // Deno runner for the shared runtime cases: `deno test --allow-read runtime/deno.test.ts`.
 //
-// Types: Deno type-checks this file. It imports the built JS only (Deno infers its types from
-// the JS). It cannot use dist/*.d.ts: tsup splits the declarations into a shared chunk that
-// dist/index.d.ts imports as './server-connection-<hash>.js', and Deno (unlike tsc) does not map
-// that .js to the .d.ts for local files without --unstable-sloppy-imports (error TS2307).
+// Types: Deno type-checks this file against the built JS; each dist entry also has a
+// self-contained .d.ts (one declarations build per entry), which Deno reads without flags.
 import { ServerConnection } from "../dist/index.js";
 import { cases } from "./shared-cases.mjs";
 

@@ -1,7 +1,9 @@
 import { createSecureContext } from "node:tls";
-import type { Handler, SmtpOptions, TlsInfo } from "@smtpkit/core/server";
-import { SMTP, tooManyConnectionsReply } from "@smtpkit/core/server";
+import type { Handler, SmtpClass, SmtpOptions, TlsInfo } from "@smtpkit/core/server";
+import { SessionPool } from "@smtpkit/core/server";
 import { closeQuietly, DenoTransport, type StartTlsOptions } from "./deno-transport.ts";
+
+export type { SmtpClass } from "@smtpkit/core/server";
 
 /** PEM key and certificate chain (what `Deno.listenTls` takes), ALPN, handshake timeout (ms). */
 export interface TlsServerOptions {
@@ -10,9 +12,6 @@ export interface TlsServerOptions {
   readonly alpnProtocols?: string[];
   readonly handshakeTimeout?: number;
 }
-
-/** The class serving each connection: `SMTP` or a subclass. */
-export type SmtpClass = new (handler: Handler, options: SmtpOptions) => SMTP;
 
 /**
  * The SMTP options plus the listener's, as in @smtpkit/node: `host` (default "127.0.0.1"),
@@ -33,35 +32,22 @@ export interface ServeOptions extends SmtpOptions {
   readonly onError?: (error: Error) => void;
 }
 
-const ADAPTER_KEYS = new Set(
-  "host port path tls smtps smtpClass maxConnections closeTimeout onError".split(" "),
-);
-
 /** An SMTP server on `Deno.listen` / `Deno.listenTls`: @smtpkit/node's `SmtpServer` for Deno. */
 export class SmtpServer implements AsyncDisposable {
   /** Set by `listen()`. */
   listener: Deno.Listener | null = null;
   #accepting: Promise<void> = Promise.resolve();
   #closing: Promise<void> | null = null;
-  readonly #sessions = new Map<DenoTransport, SMTP>();
-  readonly #smtpClass: SmtpClass;
-  /** The SMTP options alone, with aiosmtpd's Controller defaults (host name, SMTPUTF8 on). */
-  readonly #smtpOptions: SmtpOptions;
+  /** The sessions (core): SMTP options with aiosmtpd's Controller defaults, maxConnections, close. */
+  readonly #pool: SessionPool;
   readonly #startTls: StartTlsOptions | undefined;
 
   constructor(
     readonly handler: Handler,
     private readonly options: ServeOptions = {},
   ) {
-    const max = options.maxConnections;
-    if (max !== undefined && !(Number.isInteger(max) && max >= 0)) {
-      throw new RangeError("maxConnections must be a non-negative integer");
-    }
-    const smtp = Object.entries(options).filter(([key]) => !ADAPTER_KEYS.has(key));
-    this.#smtpOptions = { hostname: hostname(), enableSmtpUtf8: true, ...Object.fromEntries(smtp) };
-    this.#smtpClass = options.smtpClass ?? SMTP;
-    new this.#smtpClass(handler, this.#smtpOptions); // bad SMTP options throw now
-    const tls = options.tls;
+    const { host: _host, port: _port, path: _path, tls, smtps: _smtps, ...pool } = options;
+    this.#pool = new SessionPool(handler, { ...pool, hostname: pool.hostname ?? hostname() });
     this.#startTls = tls && { ...tls, secureContext: createSecureContext(tls) };
   }
 
@@ -79,7 +65,7 @@ export class SmtpServer implements AsyncDisposable {
 
   /** Sessions open now (refused connections do not count). */
   get connections(): number {
-    return this.#sessions.size;
+    return this.#pool.size;
   }
 
   /** Starts listening; rejects with `AddrInUse` and the like. */
@@ -103,7 +89,7 @@ export class SmtpServer implements AsyncDisposable {
    * session's connection is closed. Idempotent.
    */
   close(options: { timeout?: number } = {}): Promise<void> {
-    this.#closing ??= this.#shutdown(options.timeout ?? this.options.closeTimeout ?? 30_000);
+    this.#closing ??= this.#shutdown(options);
     return this.#closing;
   }
 
@@ -111,17 +97,9 @@ export class SmtpServer implements AsyncDisposable {
     return this.close();
   }
 
-  async #shutdown(timeout: number): Promise<void> {
+  async #shutdown(options: { timeout?: number }): Promise<void> {
     if (this.listener) closeQuietly(this.listener);
-    const sessions = [...this.#sessions];
-    const closed = Promise.all(sessions.map(([transport]) => transport.closed));
-    for (const [, smtp] of sessions) smtp.shutdown();
-    if (!(await settles(closed, timeout))) {
-      for (const [, smtp] of sessions) smtp.abort();
-      // One second to write the 421, then the connections are closed.
-      if (!(await settles(closed, 1_000))) for (const [transport] of sessions) transport.destroy();
-    }
-    await Promise.all([closed, this.#accepting]);
+    await Promise.all([this.#pool.close(options), this.#accepting]);
   }
 
   async #acceptLoop(listener: Deno.Listener): Promise<void> {
@@ -148,26 +126,7 @@ export class SmtpServer implements AsyncDisposable {
       const unknown = { protocol: null, cipher: null, servername: null, peerCertificate: null };
       tls = { ...unknown, alpnProtocol: alpn, implicit: true, authorized: false };
     }
-    if (this.#closing) return closeQuietly(conn);
-    const transport = new DenoTransport(conn, tls ? { tls } : { startTls: this.#startTls });
-    const max = this.options.maxConnections;
-    if (max !== undefined && this.#sessions.size >= max) {
-      // Refused: the 421, then close (at most the linger time).
-      await transport.write(tooManyConnectionsReply(this.#smtpOptions.hostname ?? "")).catch(noop);
-      return transport.close();
-    }
-    let smtp: SMTP;
-    try {
-      smtp = new this.#smtpClass(this.handler, this.#smtpOptions);
-    } catch (error) {
-      transport.destroy();
-      return this.options.onError?.(error as Error);
-    }
-    this.#sessions.set(transport, smtp);
-    // The slot is free once the connection is closed, even if a hook still runs.
-    void transport.closed.then(() => this.#sessions.delete(transport));
-    await smtp.run(transport).catch(noop);
-    await transport.close();
+    await this.#pool.serve(new DenoTransport(conn, tls ? { tls } : { startTls: this.#startTls }));
   }
 }
 

@@ -261,7 +261,8 @@ export class NodeTransport implements SmtpTransport {
  * Waits for the server side of a TLS handshake; resolves with `authorized`. Node reports the
  * failures of a hand-made server TLSSocket unevenly (a handshake timeout only as the internal
  * `_tlsError` event, a dead raw socket on the raw socket), so every source is watched here and
- * the timeout is our own.
+ * the timeout is our own. With `allowHalfOpen` a client that sends FIN mid-handshake never
+ * closes the socket: its `end` fails the handshake too.
  */
 function handshake(
   socket: TLSSocket,
@@ -276,8 +277,10 @@ function handshake(
       socket.off("error", fail);
       socket.off("_tlsError", fail);
       socket.off("close", onClose);
+      socket.off("end", onClose);
       raw.off("error", fail);
       raw.off("close", onClose);
+      raw.off("end", onClose);
     };
     const fail = (error: Error): void => {
       cleanup();
@@ -305,8 +308,10 @@ function handshake(
     socket.on("error", fail);
     socket.on("_tlsError", fail);
     socket.on("close", onClose);
+    socket.on("end", onClose);
     raw.on("error", fail);
     raw.on("close", onClose);
+    raw.on("end", onClose);
   });
 }
 

@@ -1,21 +1,13 @@
 import * as net from "node:net";
 import { hostname as osHostname } from "node:os";
 import * as tls from "node:tls";
-import {
-  type Handler,
-  SMTP,
-  type SmtpOptions,
-  tooManyConnectionsReply,
-} from "@smtpkit/core/server";
+import { type Handler, SessionPool, type SmtpClass, type SmtpOptions } from "@smtpkit/core/server";
 import { NodeTransport, type StartTlsOptions } from "./node-transport.js";
+
+export type { SmtpClass } from "@smtpkit/core/server";
 
 const DEFAULT_HOST = "127.0.0.1";
 const DEFAULT_PORT = 8025;
-const DEFAULT_CLOSE_TIMEOUT = 30_000;
-/** After `abort()`, how long a session gets to write its 421 before its socket is destroyed. */
-const ABORT_GRACE = 1_000;
-/** How long a refused connection (too many connections) may take to read its 421. */
-const REFUSE_LINGER = 5_000;
 
 /**
  * TLS settings: a certificate and key (anything `tls.createSecureContext` takes) plus the
@@ -31,9 +23,6 @@ export type TlsServerOptions = tls.SecureContextOptions & {
   /** Milliseconds for the handshake. Default 120000. */
   readonly handshakeTimeout?: number | undefined;
 };
-
-/** The class serving each connection: `SMTP` or a subclass (aiosmtpd's `Controller.factory`). */
-export type SmtpClass = new (handler: Handler, options: SmtpOptions) => SMTP;
 
 /** Options of `handleSocket()`: the SMTP options plus what the Node side needs. */
 export interface HandleSocketOptions extends SmtpOptions {
@@ -63,37 +52,18 @@ export interface ServeOptions extends Omit<HandleSocketOptions, "signal"> {
   readonly onError?: ((error: Error) => void) | undefined;
 }
 
-/** One live session. */
-interface Live {
-  readonly smtp: SMTP;
-  readonly transport: NodeTransport;
-  /** Settles when `run()` returned and the transport is closed. */
-  readonly done: Promise<void>;
-}
-
-interface Resolved {
-  readonly handler: Handler;
-  readonly smtpClass: SmtpClass;
-  readonly smtpOptions: SmtpOptions;
-  readonly startTls: StartTlsOptions | undefined;
-}
-
 const contexts = new WeakMap<object, tls.SecureContext>();
-
-/** One secure context per options object, so `handleSocket()` does not rebuild it per connection. */
-function secureContextOf(options: TlsServerOptions): tls.SecureContext {
-  let context = contexts.get(options);
-  if (!context) {
-    context = tls.createSecureContext(options);
-    contexts.set(options, context);
-  }
-  return context;
-}
 
 function startTlsOptions(options: TlsServerOptions | undefined): StartTlsOptions | undefined {
   if (!options) return undefined;
+  // One secure context per options object, not one per connection.
+  let secureContext = contexts.get(options);
+  if (!secureContext) {
+    secureContext = tls.createSecureContext(options);
+    contexts.set(options, secureContext);
+  }
   return {
-    secureContext: secureContextOf(options),
+    secureContext,
     requestCert: options.requestCert,
     rejectUnauthorized: options.rejectUnauthorized,
     ALPNProtocols: options.ALPNProtocols,
@@ -102,81 +72,45 @@ function startTlsOptions(options: TlsServerOptions | undefined): StartTlsOptions
   };
 }
 
-/** The SMTP options with the adapter's keys removed and the Controller's defaults applied. */
-function smtpOptionsOf(options: ServeOptions & HandleSocketOptions): SmtpOptions {
-  const {
-    host: _host,
-    port: _port,
-    path: _path,
-    tls: _tls,
-    smtps: _smtps,
-    smtpClass: _smtpClass,
-    maxConnections: _maxConnections,
-    closeTimeout: _closeTimeout,
-    onError: _onError,
-    signal: _signal,
-    ...rest
-  } = options;
-  return {
-    ...rest,
-    hostname: rest.hostname ?? osHostname(),
-    // aiosmtpd's Controller turns SMTPUTF8 on although its SMTP class defaults it off.
-    enableSmtpUtf8: rest.enableSmtpUtf8 ?? true,
-  };
+/** The core's session pool for these options: the adapter's keys removed, a host name set. */
+function poolOf(handler: Handler, options: ServeOptions & HandleSocketOptions): SessionPool {
+  const { host: _host, port: _port, path: _path, tls: _tls, smtps: _smtps, ...rest } = options;
+  const { signal: _signal, ...pool } = rest;
+  return new SessionPool(handler, { ...pool, hostname: pool.hostname ?? osHostname() });
 }
 
-function resolve(handler: Handler, options: ServeOptions & HandleSocketOptions): Resolved {
-  return {
-    handler,
-    smtpClass: options.smtpClass ?? SMTP,
-    smtpOptions: smtpOptionsOf(options),
-    startTls: startTlsOptions(options.tls),
-  };
-}
-
-function startSession(socket: net.Socket, resolved: Resolved, unixPath?: string): Live {
-  const transport = new NodeTransport(socket, { startTls: resolved.startTls, unixPath });
-  let smtp: SMTP;
-  try {
-    smtp = new resolved.smtpClass(resolved.handler, resolved.smtpOptions);
-  } catch (error) {
-    transport.destroy();
-    throw error;
-  }
-  const done = smtp
-    .run(transport)
-    .catch(noop)
-    .then(() => transport.close())
-    .catch(noop);
-  return { smtp, transport, done };
-}
+/** What `handleSocket()` built for an options object, so its sockets share one pool. */
+const handled = new WeakMap<
+  HandleSocketOptions,
+  { handler: Handler; pool: SessionPool; startTls: StartTlsOptions | undefined }
+>();
+const NO_OPTIONS: HandleSocketOptions = {};
 
 /**
  * Serves one already accepted socket (for a `net.Server` of your own); an already secured
  * `tls.TLSSocket` is treated as implicit TLS. Settles when the session is over and the socket
- * closed; rejects only when the SMTP class cannot be constructed.
+ * closed; rejects only when the options are bad (the SMTP class cannot be constructed). Pass the
+ * same options object for every socket: it is read once, and its sessions share their tables.
  */
 export function handleSocket(
   socket: net.Socket,
   handler: Handler,
-  options: HandleSocketOptions = {},
+  options: HandleSocketOptions = NO_OPTIONS,
 ): Promise<void> {
-  let live: Live;
-  try {
-    live = startSession(socket, resolve(handler, options));
-  } catch (error) {
-    return Promise.reject(error);
-  }
-  const signal = options.signal;
-  if (signal) {
-    const onAbort = (): void => live.smtp.shutdown();
-    if (signal.aborted) onAbort();
-    else {
-      signal.addEventListener("abort", onAbort, { once: true });
-      void live.done.then(() => signal.removeEventListener("abort", onAbort));
+  let shared = handled.get(options);
+  if (shared?.handler !== handler) {
+    try {
+      // maxConnections belongs to SmtpServer: a socket handed over is never refused.
+      const pool = poolOf(handler, { ...options, maxConnections: undefined });
+      shared = { handler, pool, startTls: startTlsOptions(options.tls) };
+    } catch (error) {
+      socket.destroy();
+      return Promise.reject(error);
     }
+    handled.set(options, shared);
   }
-  return live.done;
+  const transport = new NodeTransport(socket, { startTls: shared.startTls });
+  return shared.pool.serve(transport, { signal: options.signal });
 }
 
 /**
@@ -186,10 +120,9 @@ export function handleSocket(
 export class SmtpServer implements AsyncDisposable {
   /** The underlying `net.Server` (`tls.Server` with `smtps`). */
   readonly server: net.Server | tls.Server;
-  readonly #resolved: Resolved;
   readonly #options: ServeOptions;
-  readonly #sessions = new Set<Live>();
-  readonly #refused = new Set<net.Socket>();
+  readonly #pool: SessionPool;
+  readonly #startTls: StartTlsOptions | undefined;
   #listening = false;
   #closing: Promise<void> | null = null;
 
@@ -197,15 +130,9 @@ export class SmtpServer implements AsyncDisposable {
     if (options.path !== undefined && options.port !== undefined) {
       throw new TypeError("give either a port or a Unix socket path, not both");
     }
-    const max = options.maxConnections;
-    if (max !== undefined && !(Number.isInteger(max) && max >= 0)) {
-      throw new RangeError("maxConnections must be a non-negative integer");
-    }
     this.#options = options;
-    this.#resolved = resolve(handler, options);
-    // Construct one instance now so bad options throw here, not at the first connection
-    // (aiosmtpd's Controller connects to itself for the same reason).
-    new this.#resolved.smtpClass(handler, this.#resolved.smtpOptions);
+    this.#pool = poolOf(handler, options); // bad options throw here
+    this.#startTls = startTlsOptions(options.tls);
     const smtps = options.smtps;
     if (smtps) {
       // tls.Server builds its own context from the options (it ignores a `secureContext`).
@@ -250,7 +177,7 @@ export class SmtpServer implements AsyncDisposable {
 
   /** Sessions open now (refused connections do not count). */
   get connections(): number {
-    return this.#sessions.size;
+    return this.#pool.size;
   }
 
   get listening(): boolean {
@@ -287,9 +214,7 @@ export class SmtpServer implements AsyncDisposable {
    * when every connection is closed. Idempotent.
    */
   close(options: { timeout?: number } = {}): Promise<void> {
-    if (this.#closing) return this.#closing;
-    const timeout = options.timeout ?? this.#options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
-    this.#closing = this.#shutdown(timeout);
+    this.#closing ??= this.#shutdown(options);
     return this.#closing;
   }
 
@@ -297,62 +222,19 @@ export class SmtpServer implements AsyncDisposable {
     return this.close();
   }
 
-  async #shutdown(timeout: number): Promise<void> {
+  async #shutdown(options: { timeout?: number }): Promise<void> {
     const server = this.server;
     const stopped = server.listening
       ? new Promise<void>((resolve) => server.close(() => resolve()))
       : Promise.resolve();
     this.#listening = false;
-    const sessions = [...this.#sessions];
-    for (const live of sessions) live.smtp.shutdown();
-    const finished = await settlesWithin(Promise.all(sessions.map((live) => live.done)), timeout);
-    if (!finished) {
-      for (const live of sessions) live.smtp.abort();
-      const closed = Promise.all(sessions.map((live) => live.transport.closed));
-      if (!(await settlesWithin(closed, ABORT_GRACE))) {
-        for (const live of sessions) live.transport.destroy();
-      }
-    }
-    for (const socket of this.#refused) socket.destroy();
-    // A handler that ignores its abort signal may keep run() going; the sockets are closed anyway.
-    await Promise.all(sessions.map((live) => live.transport.closed));
+    await this.#pool.close(options);
     await stopped;
   }
 
   #accept(socket: net.Socket): void {
-    if (this.#closing) {
-      socket.on("error", noop);
-      socket.destroy();
-      return;
-    }
-    const max = this.#options.maxConnections;
-    if (max !== undefined && this.#sessions.size >= max) {
-      this.#refuse(socket);
-      return;
-    }
-    let live: Live;
-    try {
-      live = startSession(socket, this.#resolved, this.#options.path);
-    } catch (error) {
-      this.#options.onError?.(error as Error);
-      return;
-    }
-    this.#sessions.add(live);
-    // The slot is free once the socket is closed, even if a hook is still running.
-    void live.transport.closed.then(() => this.#sessions.delete(live));
-  }
-
-  #refuse(socket: net.Socket): void {
-    socket.on("error", noop);
-    this.#refused.add(socket);
-    const timer = setTimeout(() => socket.destroy(), REFUSE_LINGER);
-    socket.once("close", () => {
-      clearTimeout(timer);
-      this.#refused.delete(socket);
-    });
-    // Drop whatever the client sends so its FIN is seen and the socket can close.
-    socket.resume();
-    socket.end(tooManyConnectionsReply(this.#resolved.smtpOptions.hostname ?? osHostname()));
+    const unixPath = this.#options.path;
+    void this.#pool.serve(new NodeTransport(socket, { startTls: this.#startTls, unixPath }));
   }
 }
 
@@ -371,16 +253,3 @@ export function serve(handler: Handler, options: ServeOptions = {}): Promise<Smt
 }
 
 function noop(): void {}
-
-/** Whether `promise` settles within `ms` milliseconds. */
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([promise.then(() => true as const), expired]);
-  } finally {
-    clearTimeout(timer);
-  }
-}

@@ -10,6 +10,7 @@ export {
   verifyCredentials,
 } from "./mechanisms.js";
 export { Envelope, Session } from "./session.js";
+export { SessionPool, type SessionPoolOptions, type SmtpClass } from "./session-pool.js";
 export { SMTP, syntax, tooManyConnectionsReply } from "./smtp.js";
 export type {
   Authenticator,
