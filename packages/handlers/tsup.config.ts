@@ -9,4 +9,7 @@ export default defineConfig({
   target: "es2022",
   platform: "neutral",
   treeshake: true,
+  // Keep `node:fs` etc. as written (Deno resolves `node:` specifiers; bare `fs` needs a flag there).
+  removeNodeProtocol: false,
+  external: [/^node:/],
 });

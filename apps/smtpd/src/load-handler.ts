@@ -6,18 +6,43 @@ import { existsSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Handler } from "@smtpkit/core/server";
-import { Debugging, Sink } from "@smtpkit/handlers";
+import { Debugging, Mailbox, Sink, SmtpProxy, UsageError } from "@smtpkit/handlers";
 import { CliUsageError } from "./options.js";
 
 type HandlerFactory = { fromCli(args: readonly string[]): Handler | Promise<Handler> };
+
+/**
+ * aiosmtpd's abstract handlers (`Message`, `AsyncMessage`) cannot be used as they are: say so, and
+ * how to use them, instead of "unknown handler".
+ */
+function abstractHandler(name: string): HandlerFactory {
+  return {
+    fromCli(): never {
+      throw new UsageError(
+        `${name} is an abstract handler: subclass it (handleMessage) in a module and pass -c ./my-handler.js`,
+      );
+    },
+  };
+}
 
 /** Built-in handler names; aiosmtpd's dotted paths are accepted too, to ease moving over. */
 export const BUILTIN_HANDLERS: Readonly<Record<string, HandlerFactory>> = {
   Debugging,
   Sink,
+  Mailbox,
+  Proxy: SmtpProxy,
+  Message: abstractHandler("Message"),
+  AsyncMessage: abstractHandler("AsyncMessage"),
   "aiosmtpd.handlers.Debugging": Debugging,
   "aiosmtpd.handlers.Sink": Sink,
+  "aiosmtpd.handlers.Mailbox": Mailbox,
+  "aiosmtpd.handlers.Proxy": SmtpProxy,
+  "aiosmtpd.handlers.Message": abstractHandler("Message"),
+  "aiosmtpd.handlers.AsyncMessage": abstractHandler("AsyncMessage"),
 };
+
+/** The names listed in "unknown handler" errors: the usable built-ins. */
+const LISTED_HANDLERS = ["Debugging", "Sink", "Mailbox", "Proxy"];
 
 export interface LoadedHandler {
   readonly handler: Handler;
@@ -131,9 +156,8 @@ export async function loadHandler(
   const file = isAbsolute(path) ? path : resolve(options.cwd, path);
   if (!existsSync(file)) {
     if (!looksLikePath(path)) {
-      const names = Object.keys(BUILTIN_HANDLERS).filter((name) => !name.includes("."));
       throw new CliUsageError(
-        `Unknown handler ${spec.name}: not a built-in (${names.join(", ")}) nor a module file`,
+        `Unknown handler ${spec.name}: not a built-in (${LISTED_HANDLERS.join(", ")}) nor a module file`,
       );
     }
     throw new CliUsageError(`Handler module ${path} not found`);

@@ -1,6 +1,8 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Debugging, Sink } from "@smtpkit/handlers";
+import { Debugging, Mailbox, Sink, SmtpProxy } from "@smtpkit/handlers";
 import { describe, expect, it } from "vitest";
 import { instantiate, loadHandler, looksLikePath, splitExport } from "../src/load-handler.js";
 import { CliUsageError } from "../src/options.js";
@@ -43,9 +45,42 @@ describe("built-in handlers", () => {
     expect(await loadError("Sink", "foo")).toBe("Sink handler does not accept arguments");
   });
 
+  it("Mailbox DIR and Proxy HOST PORT, with aiosmtpd's (and smtpkit's) usage errors", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "smtpkit-load-"));
+    try {
+      const mailbox = await load("Mailbox", join(dir, "box"));
+      expect(mailbox.handler).toBeInstanceOf(Mailbox);
+      expect(mailbox.label).toBe("Mailbox");
+      expect((await load("aiosmtpd.handlers.Mailbox", join(dir, "box"))).handler).toBeInstanceOf(
+        Mailbox,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(await loadError("Mailbox")).toBe("The directory for the maildir is required");
+    expect(await loadError("Mailbox", "a", "b")).toBe("Too many arguments for Mailbox handler");
+    const proxy = await load("Proxy", "127.0.0.1", "2525");
+    expect(proxy.handler).toBeInstanceOf(SmtpProxy);
+    expect([(proxy.handler as SmtpProxy).hostname, (proxy.handler as SmtpProxy).port]).toEqual([
+      "127.0.0.1",
+      2525,
+    ]);
+    expect(await loadError("Proxy", "host")).toBe("Proxy usage: HOST PORT");
+    expect(await loadError("Proxy", "host", "x")).toBe("Invalid port for Proxy handler: x");
+  });
+
+  it("the abstract Message and AsyncMessage say how to use them", async () => {
+    expect(await loadError("Message")).toBe(
+      "Message is an abstract handler: subclass it (handleMessage) in a module and pass -c ./my-handler.js",
+    );
+    expect(await loadError("aiosmtpd.handlers.AsyncMessage")).toMatch(
+      /^AsyncMessage is an abstract handler/,
+    );
+  });
+
   it("an unknown name", async () => {
-    expect(await loadError("Mailbox")).toBe(
-      "Unknown handler Mailbox: not a built-in (Debugging, Sink) nor a module file",
+    expect(await loadError("Nope")).toBe(
+      "Unknown handler Nope: not a built-in (Debugging, Sink, Mailbox, Proxy) nor a module file",
     );
   });
 });

@@ -1,5 +1,37 @@
 export { type CliHandlerClass, type TextOutput, UsageError } from "./cli.js";
 export { Debugging } from "./debugging.js";
+export { HeaderInserter, insertHeaders } from "./header-insert.js";
 export { splitByteLines, splitTextLines } from "./lines.js";
+export { type Delivery, Mailbox, type MailboxOptions, uniqueName } from "./mailbox.js";
+export {
+  type Criteria,
+  Inbox,
+  type Match,
+  Memory,
+  type ScopeFilter,
+  type StoredMessage,
+  summary,
+  type WaitOptions,
+} from "./memory.js";
+export {
+  AsyncMessage,
+  addressesOf,
+  contentBytes,
+  type EnvelopeFields,
+  Message,
+  type MessageOptions,
+  type ParsedMessage,
+  parseMessage,
+  peerFields,
+  peerString,
+} from "./message.js";
+export { PeerInserter } from "./peer-inserter.js";
+export {
+  type ProxyOptions,
+  SmtpProxy,
+  /** aiosmtpd's name for `SmtpProxy` (the class is not called `Proxy` to leave the global alone). */
+  SmtpProxy as Proxy,
+  upstreamReply,
+} from "./proxy.js";
 export { pyListRepr, pyPeerRepr, pyStrRepr } from "./python-repr.js";
 export { Sink } from "./sink.js";

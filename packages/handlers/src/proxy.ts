@@ -1,0 +1,299 @@
+import { Readable } from "node:stream";
+import { reply as makeReply, type Reply, type ReplyLike } from "@smtpkit/core";
+import type {
+  Envelope,
+  Handler,
+  HookResult,
+  PeerAddress,
+  Session,
+  SMTP,
+} from "@smtpkit/core/server";
+import SMTPConnection, {
+  type SMTPConnectionAuth,
+  type SMTPConnectionOptions,
+  type SMTPConnectionSendInfo,
+  type SMTPEnvelope,
+} from "nodemailer/lib/smtp-connection";
+import { UsageError } from "./cli.js";
+import { PeerInserter } from "./peer-inserter.js";
+
+/** What Nodemailer's errors carry (`NodemailerError`). */
+interface UpstreamError extends Error {
+  code?: string | undefined;
+  originalCode?: string | undefined;
+  command?: string | undefined;
+  response?: string | undefined;
+  responseCode?: number | undefined;
+  recipient?: string | undefined;
+  rejected?: string[] | undefined;
+  rejectedErrors?: UpstreamError[] | undefined;
+}
+
+export interface ProxyOptions {
+  /**
+   * Nodemailer `SMTPConnection` options (TLS, timeouts, client name, ...); `host` and `port` come
+   * from the constructor. Default: Nodemailer's (STARTTLS when offered, certificates verified).
+   */
+  readonly connection?: Omit<SMTPConnectionOptions, "host" | "port"> | undefined;
+  /** Credentials for the upstream (AUTH when it offers it). */
+  readonly auth?: SMTPConnectionAuth | undefined;
+  /**
+   * In SMTP mode (one reply for the message), what to answer when the upstream took the message
+   * for some recipients and refused others: `"fail"` (default) answers with the refusal (a 4xx
+   * when any refusal is temporary), naming the recipients that did get it, so nothing is lost
+   * silently (a client retrying sends those a duplicate); `"accept"` answers 250 and lists the
+   * refused recipients in the reply text. With LMTP every recipient gets its own reply.
+   */
+  readonly partial?: "fail" | "accept" | undefined;
+}
+
+/** At most this many refused recipients are listed in a reply. */
+const MAX_LISTED = 10;
+
+/**
+ * aiosmtpd's `Proxy`: relays every message to an upstream SMTP server with Nodemailer's SMTP
+ * client, keeping the envelope (sender and recipients exactly as received) and the message bytes
+ * (with `X-Peer: <client IP>` inserted where aiosmtpd inserts it; Nodemailer sends CRLF line
+ * endings). The body is streamed through: the upstream transaction starts when DATA does, and a
+ * message of any size never sits in memory.
+ *
+ * Unlike aiosmtpd, which always answers `250 OK`, the reply is the truth: the upstream's own
+ * reply when it accepts or refuses the message (`421` becomes `451`, since this server is not
+ * closing), `451 4.4.1` when it cannot be reached; in LMTP mode one reply per recipient (a
+ * recipient refused at RCPT gets its refusal, the others the reply to the message). See
+ * `ProxyOptions.partial` for SMTP mode when only some recipients were refused.
+ */
+export class SmtpProxy implements Handler {
+  // Handler's `auth_*` index signature (custom AUTH mechanisms); classes must restate it.
+  [hook: `auth_${string}`]: unknown;
+  readonly hostname: string;
+  readonly port: number;
+  readonly options: ProxyOptions;
+
+  constructor(remoteHostname: string, remotePort: number, options: ProxyOptions = {}) {
+    if (!Number.isInteger(remotePort) || remotePort < 1 || remotePort > 65535) {
+      throw new RangeError(`Invalid port: ${remotePort}`);
+    }
+    this.hostname = remoteHostname;
+    this.port = remotePort;
+    this.options = options;
+  }
+
+  /** CLI: `-c Proxy HOST PORT`. */
+  static fromCli(args: readonly string[]): SmtpProxy {
+    if (args.length < 2) throw new UsageError("Proxy usage: HOST PORT");
+    if (args.length > 2) throw new UsageError("Too many arguments for Proxy handler");
+    const [host, portText] = args as [string, string];
+    const port = /^\d{1,5}$/.test(portText) ? Number(portText) : Number.NaN;
+    if (!(port >= 1 && port <= 65535)) {
+      throw new UsageError(`Invalid port for Proxy handler: ${portText}`);
+    }
+    return new SmtpProxy(host, port);
+  }
+
+  async handleDATAStream(
+    server: SMTP,
+    session: Session,
+    envelope: Envelope,
+    body: ReadableStream<Uint8Array>,
+    signal?: AbortSignal,
+  ): Promise<readonly ReplyLike[] | HookResult> {
+    const lmtp = server.options?.lmtp === true;
+    const recipients = [...envelope.rcptTos];
+    const reader = body.getReader();
+    const message = Readable.from(withPeer(reader, peerHost(session.peer)), { objectMode: false });
+    let outcome: { info: SMTPConnectionSendInfo } | { error: UpstreamError };
+    try {
+      outcome = { info: await this.relay(upstreamEnvelope(envelope), message, signal) };
+    } catch (error) {
+      outcome = { error: error as UpstreamError };
+    } finally {
+      // Nodemailer stopped reading (refusal, failure): let go of the client's body stream.
+      message.destroy();
+      await reader.cancel().catch(() => undefined);
+    }
+    if ("error" in outcome) {
+      const failure = errorReply(outcome.error);
+      if (!lmtp) return failure;
+      const refused = refusals(outcome.error.rejectedErrors);
+      return recipients.map((rcpt) => refused.get(rcpt) ?? failure);
+    }
+    return this.replies(outcome.info, recipients, lmtp);
+  }
+
+  /** The reply (SMTP) or replies (LMTP) for a message the upstream took for some recipients. */
+  protected replies(
+    info: SMTPConnectionSendInfo,
+    recipients: readonly string[],
+    lmtp: boolean,
+  ): Reply | Reply[] {
+    const accepted = upstreamReply(info.response, 250) ?? makeReply(250, "OK");
+    const refused = refusals(info.rejectedErrors as UpstreamError[] | undefined);
+    if (lmtp) return recipients.map((rcpt) => refused.get(rcpt) ?? accepted);
+    if (refused.size === 0) return accepted;
+    const listing = [...refused].slice(0, MAX_LISTED).map(([rcpt, r]) => describe(rcpt, r));
+    if (refused.size > MAX_LISTED) listing.push(`... and ${refused.size - MAX_LISTED} more`);
+    const took = listed(recipients.filter((rcpt) => !refused.has(rcpt)));
+    if (this.options.partial === "accept") {
+      return makeReply(250, [
+        `${oneLine(accepted.lines.join(" "))}; relayed to ${recipients.length - refused.size} of ${recipients.length} recipients; refused:`,
+        ...listing,
+      ]);
+    }
+    const worst =
+      [...refused.values()].find((r) => r.code < 500) ?? ([...refused.values()][0] as Reply);
+    return makeReply(
+      worst.code,
+      [
+        `Upstream refused ${refused.size} of ${recipients.length} recipients:`,
+        ...listing,
+        `Delivered to: ${took}`,
+      ],
+      worst.enhanced,
+    );
+  }
+
+  /** One upstream transaction: connect, authenticate if asked, send, quit. */
+  protected relay(
+    envelope: SMTPEnvelope,
+    message: Readable,
+    signal?: AbortSignal,
+  ): Promise<SMTPConnectionSendInfo> {
+    return new Promise((resolve, reject) => {
+      const connection = new SMTPConnection({
+        ...this.options.connection,
+        host: this.hostname,
+        port: this.port,
+      });
+      let settled = false;
+      const finish = (error: UpstreamError | null, info?: SMTPConnectionSendInfo) => {
+        if (settled) return;
+        settled = true;
+        signal?.removeEventListener("abort", onAbort);
+        if (error || !info) {
+          connection.close();
+          reject(error ?? new Error("no result"));
+        } else {
+          connection.quit();
+          resolve(info);
+        }
+      };
+      const onAbort = () => finish(Object.assign(new Error("aborted"), { code: "EABORT" }));
+      if (signal?.aborted) {
+        onAbort();
+        return;
+      }
+      signal?.addEventListener("abort", onAbort, { once: true });
+      connection.once("error", (error: UpstreamError) => finish(error));
+      const send = () =>
+        connection.send(envelope, message, (error, info) => finish(error, info ?? undefined));
+      connection.connect((error) => {
+        if (error) return finish(error);
+        const auth = this.options.auth;
+        if (auth && connection.allowsAuth) {
+          connection.login(auth, (loginError) => (loginError ? finish(loginError) : send()));
+        } else {
+          send();
+        }
+      });
+    });
+  }
+}
+
+/** The envelope as received: `<>` becomes Nodemailer's empty sender; BODY=8BITMIME is kept. */
+function upstreamEnvelope(envelope: Envelope): SMTPEnvelope {
+  const from = envelope.mailFrom === null || envelope.mailFrom === "<>" ? "" : envelope.mailFrom;
+  const body = envelope.mailParams.find((p) => p.keyword === "BODY")?.value?.toUpperCase();
+  return {
+    from,
+    to: [...envelope.rcptTos],
+    ...(body === "8BITMIME" || body === "BINARYMIME" ? { use8BitMime: true } : {}),
+  };
+}
+
+/** aiosmtpd's `session.peer[0]`: the client's address (the socket path for a Unix socket). */
+function peerHost(peer: PeerAddress | null): string {
+  if (!peer) return "unknown";
+  return peer.address || (peer.family === "unix" ? "unix" : "unknown");
+}
+
+async function* withPeer(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  host: string,
+): AsyncGenerator<Uint8Array> {
+  const inserter = new PeerInserter(host);
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    for (const part of inserter.push(value)) yield part;
+  }
+  for (const part of inserter.end()) yield part;
+}
+
+/**
+ * An upstream reply (`"550 5.1.1 No such user"`, possibly several lines) as a reply to give our
+ * client. A `421` becomes `451` (the upstream closing is not this server closing); anything that is
+ * not a 4xx/5xx refusal where one is expected becomes `451 4.5.0`.
+ */
+export function upstreamReply(response: string | undefined, fallbackCode: number): Reply | null {
+  if (!response) return null;
+  const rawLines = response.split(/\r?\n/).filter((line) => line !== "");
+  let code = 0;
+  let enhanced: string | undefined;
+  const lines: string[] = [];
+  for (const [i, raw] of rawLines.entries()) {
+    const match = /^(\d{3})(?:[ -](.*))?$/s.exec(raw);
+    let text = match ? (match[2] ?? "") : raw;
+    if (match && i === 0) code = Number(match[1]);
+    const first = /^([245]\.\d{1,3}\.\d{1,3})(?: |$)/.exec(text);
+    if (first?.[1]) {
+      if (i === 0) enhanced = first[1];
+      text = text.slice(first[0].length);
+    }
+    lines.push(text);
+  }
+  if (code === 0) code = fallbackCode;
+  if (code === 421) code = 451;
+  if (enhanced && enhanced[0] !== String(code)[0]) enhanced = undefined;
+  return makeReply(code, lines.length > 0 ? lines : [""], enhanced);
+}
+
+/** The reply for a failed relay. */
+function errorReply(error: UpstreamError): Reply {
+  const transaction =
+    error.command === "MAIL FROM" || error.command === "RCPT TO" || error.command === "DATA";
+  if (transaction && error.response && error.responseCode) {
+    const refusal = upstreamReply(error.response, error.responseCode);
+    if (refusal && refusal.code >= 400 && refusal.code < 600) return refusal;
+    return makeReply(451, `Upstream protocol error: ${oneLine(error.response)}`, "4.5.0");
+  }
+  const code = error.originalCode ?? error.code;
+  const why = code && /^E[A-Z]+$/.test(code) ? ` (${code})` : "";
+  return makeReply(451, `Error: cannot relay the message, upstream unavailable${why}`, "4.4.1");
+}
+
+/** Refused recipients with their replies, from Nodemailer's `rejectedErrors`. */
+function refusals(errors: readonly UpstreamError[] | undefined): Map<string, Reply> {
+  const out = new Map<string, Reply>();
+  for (const error of errors ?? []) {
+    if (error.recipient === undefined || out.has(error.recipient)) continue;
+    out.set(error.recipient, errorReply(error));
+  }
+  return out;
+}
+
+function describe(rcpt: string, r: Reply): string {
+  const text = [r.enhanced, ...r.lines].filter(Boolean).join(" ");
+  return `<${rcpt}>: ${r.code} ${oneLine(text)}`.slice(0, 300);
+}
+
+/** Up to MAX_LISTED addresses, comma-separated. */
+function listed(addresses: readonly string[]): string {
+  const shown = addresses.slice(0, MAX_LISTED).join(", ");
+  const more = addresses.length - MAX_LISTED;
+  return more > 0 ? `${shown} and ${more} more` : shown;
+}
+
+function oneLine(text: string): string {
+  return text.replace(/[\r\n]+/g, " ").trim();
+}
