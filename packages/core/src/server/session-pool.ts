@@ -31,12 +31,29 @@ export type PooledTransport = SmtpTransport & { readonly closed?: Promise<void> 
 const ABORT_GRACE = 1_000;
 const DEFAULT_CLOSE_TIMEOUT = 30_000;
 
-interface Live {
-  readonly smtp: SMTP;
-  readonly transport: SmtpTransport;
-  /** Settles when the session is over (transport closed or destroyed). */
-  readonly over: Promise<void>;
-  readonly end: () => void;
+/** One session in the pool. Kept small: a pool may hold thousands of idle sessions. */
+class Live {
+  ended = false;
+  #waiters: (() => void)[] | null = null;
+  constructor(
+    readonly smtp: SMTP,
+    readonly transport: SmtpTransport,
+    private readonly sessions: Set<Live>,
+  ) {}
+  /** The session is over (transport closed or destroyed): free its slot, wake `close()`. */
+  readonly end = (): void => {
+    if (this.ended) return;
+    this.ended = true;
+    this.sessions.delete(this);
+    for (const wake of this.#waiters ?? []) wake();
+  };
+  /** Settles when the session is over; made only when someone waits (graceful close). */
+  over(): Promise<void> {
+    if (this.ended) return Promise.resolve();
+    this.#waiters ??= [];
+    const waiters = this.#waiters;
+    return new Promise((resolve) => waiters.push(resolve));
+  }
 }
 
 /**
@@ -108,22 +125,13 @@ export class SessionPool {
       this.#onError?.(error as Error);
       return Promise.resolve();
     }
-    let end = noop;
-    const over = new Promise<void>((resolve) => {
-      end = resolve;
-    });
-    const live: Live = { smtp, transport, over, end };
+    const live = new Live(smtp, transport, this.#sessions);
     this.#sessions.add(live);
     // The slot is free once the transport is closed, even if a hook is still running.
-    void over.then(() => this.#sessions.delete(live));
     const closed = transport.closed;
-    if (typeof closed?.then === "function") closed.then(end, end);
-    const done = smtp
-      .run(transport)
-      .catch(noop)
-      .then(() => transport.close())
-      .catch(noop)
-      .then(end);
+    if (typeof closed?.then === "function") closed.then(live.end, live.end);
+    // run() never rejects and closes the transport itself when the session ends.
+    const done = smtp.run(transport).then(live.end);
     const signal = options?.signal;
     if (signal) {
       const stop = (): void => smtp.shutdown();
@@ -149,7 +157,7 @@ export class SessionPool {
 
   async #drain(timeout: number): Promise<void> {
     const sessions = [...this.#sessions];
-    const over = Promise.all(sessions.map((live) => live.over));
+    const over = Promise.all(sessions.map((live) => live.over()));
     for (const live of sessions) live.smtp.shutdown();
     if (!(await settles(over, timeout))) {
       for (const live of sessions) live.smtp.abort();
@@ -177,8 +185,6 @@ export class SessionPool {
     }
   }
 }
-
-function noop(): void {}
 
 /** Whether `promise` settles within `ms` milliseconds (an infinite `ms` waits as long as it takes). */
 async function settles(promise: Promise<unknown>, ms: number): Promise<boolean> {
