@@ -1,7 +1,14 @@
 import type { SaslStep } from "@smtpkit/core";
 import type { AuthResult } from "@smtpkit/core/server";
 import { INSPECT, utf8 } from "../bytes.js";
-import { AuthIdentity, challenge, failure } from "../types.js";
+import {
+  AuthIdentity,
+  challenge,
+  EMPTY,
+  failure,
+  MALFORMED,
+  type VerdictAwareExchange,
+} from "../types.js";
 
 /** What XOAUTH2 and OAUTHBEARER hand to the authenticator (or to `verify`). */
 export class OAuthCredentials {
@@ -82,4 +89,58 @@ export function verdictStep(
 
 export function json(value: unknown): Uint8Array {
   return utf8(JSON.stringify(value));
+}
+
+/**
+ * The exchange XOAUTH2 and OAUTHBEARER share: one client message (sent as the initial response or
+ * after an empty challenge), then the verdict; a failure sends the JSON error as a challenge and
+ * fails whatever the client answers (RFC 7628 §3.2.3: a single %x01).
+ */
+export function oauthExchange(
+  parse: (response: Uint8Array) => OAuthCredentials | null,
+  verify: TokenVerifier | undefined,
+  errorJson: Uint8Array,
+): VerdictAwareExchange {
+  let state: "initial" | "sent" | "awaiting-verdict" | "error-sent" | "done" = "initial";
+  let final: SaslStep = failure();
+  const exchange: VerdictAwareExchange = {
+    async step(response) {
+      switch (state) {
+        case "initial":
+          if (response === null) {
+            state = "sent";
+            return challenge(EMPTY);
+          }
+          return receive(response);
+        case "sent":
+          return receive(response ?? EMPTY);
+        case "error-sent":
+          state = "done";
+          return final;
+        default:
+          state = "done";
+          return failure();
+      }
+    },
+    verdict(result: AuthResult) {
+      if (state !== "awaiting-verdict") return failure();
+      state = "error-sent";
+      const step = verdictStep(result, errorJson, (f) => {
+        final = f;
+      });
+      if (step.type !== "challenge") state = "done";
+      return step;
+    },
+  };
+  async function receive(response: Uint8Array): Promise<SaslStep> {
+    const credentials = parse(response);
+    if (!credentials) {
+      state = "done";
+      return failure(MALFORMED);
+    }
+    state = "awaiting-verdict";
+    if (!verify) return { type: "credentials", credentials };
+    return exchange.verdict?.(await runVerifier(verify, credentials)) ?? failure();
+  }
+  return exchange;
 }

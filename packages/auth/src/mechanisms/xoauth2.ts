@@ -1,9 +1,6 @@
-import type { SaslStep } from "@smtpkit/core";
-import type { AuthResult } from "@smtpkit/core/server";
 import { fromUtf8Strict } from "../bytes.js";
 import type { ContextualMechanism } from "../types.js";
-import { challenge, EMPTY, failure, MALFORMED, type VerdictAwareExchange } from "../types.js";
-import { json, OAuthCredentials, runVerifier, type TokenVerifier, verdictStep } from "./oauth.js";
+import { json, OAuthCredentials, oauthExchange, type TokenVerifier } from "./oauth.js";
 
 export interface XOAuth2Options {
   /**
@@ -50,49 +47,6 @@ export function xoauth2(options: XOAuth2Options = {}): ContextualMechanism {
   );
   return {
     name: "XOAUTH2",
-    start() {
-      let state: "initial" | "sent" | "awaiting-verdict" | "error-sent" | "done" = "initial";
-      let final: SaslStep = failure();
-      const exchange: VerdictAwareExchange = {
-        async step(response) {
-          switch (state) {
-            case "initial":
-              if (response === null) {
-                state = "sent";
-                return challenge(EMPTY);
-              }
-              return receive(response);
-            case "sent":
-              return receive(response ?? EMPTY);
-            case "error-sent":
-              state = "done";
-              return final;
-            default:
-              state = "done";
-              return failure();
-          }
-        },
-        verdict(result: AuthResult) {
-          if (state !== "awaiting-verdict") return failure();
-          state = "error-sent";
-          const step = verdictStep(result, error, (f) => {
-            final = f;
-          });
-          if (step.type !== "challenge") state = "done";
-          return step;
-        },
-      };
-      async function receive(response: Uint8Array): Promise<SaslStep> {
-        const credentials = parseXOAuth2(response);
-        if (!credentials) {
-          state = "done";
-          return failure(MALFORMED);
-        }
-        state = "awaiting-verdict";
-        if (!options.verify) return { type: "credentials", credentials };
-        return exchange.verdict?.(await runVerifier(options.verify, credentials)) ?? failure();
-      }
-      return exchange;
-    },
+    start: () => oauthExchange(parseXOAuth2, options.verify, error),
   };
 }
