@@ -44,27 +44,30 @@ describe("splitTextLines (str.splitlines)", () => {
   });
 
   const python = spawnSync("python3", ["--version"]);
-  it.skipIf(python.status !== 0)("agrees with python3 on a mixed sample", () => {
-    const samples = ["", "\n", "a\r\r\nb\n\rc", "x\x1c\x1d\x1e\x85\u2028\u2029", "end\r"];
-    const out = spawnSync(
-      "python3",
-      [
-        "-c",
-        "import json,sys\nsys.stdout.write(json.dumps([s.splitlines() for s in json.load(sys.stdin)]))",
-      ],
-      { input: JSON.stringify(samples), encoding: "utf8" },
-    );
-    expect(samples.map(splitTextLines)).toEqual(JSON.parse(out.stdout));
-    const bout = spawnSync(
-      "python3",
-      [
-        "-c",
-        "import json,sys\nsys.stdout.write(json.dumps([[l.decode('latin1') for l in s.encode('latin1').splitlines()] for s in json.load(sys.stdin)]))",
-      ],
-      { input: JSON.stringify(samples.slice(0, 3)), encoding: "utf8" },
-    );
-    expect(samples.slice(0, 3).map((s) => text(splitByteLines(bytes(s))))).toEqual(
-      JSON.parse(bout.stdout),
-    );
-  });
+  it.skipIf(python.status !== 0 && process.env.CI !== "true")(
+    "agrees with python3 on a mixed sample",
+    () => {
+      const samples = ["", "\n", "a\r\r\nb\n\rc", "x\x1c\x1d\x1e\x85\u2028\u2029", "end\r"];
+      const out = spawnSync(
+        "python3",
+        [
+          "-c",
+          "import json,sys\nsys.stdout.write(json.dumps([s.splitlines() for s in json.load(sys.stdin)]))",
+        ],
+        { input: JSON.stringify(samples), encoding: "utf8" },
+      );
+      expect(samples.map(splitTextLines)).toEqual(JSON.parse(out.stdout));
+      const bout = spawnSync(
+        "python3",
+        [
+          "-c",
+          "import json,sys\nsys.stdout.write(json.dumps([[l.decode('latin1') for l in s.encode('latin1').splitlines()] for s in json.load(sys.stdin)]))",
+        ],
+        { input: JSON.stringify(samples.slice(0, 3)), encoding: "utf8" },
+      );
+      expect(samples.slice(0, 3).map((s) => text(splitByteLines(bytes(s))))).toEqual(
+        JSON.parse(bout.stdout),
+      );
+    },
+  );
 });

@@ -34,30 +34,33 @@ describe("pyStrRepr", () => {
     expect(pyListRepr(["A", "B=1"])).toBe("['A', 'B=1']");
   });
 
-  it.skipIf(python.status !== 0)("matches python3's repr() on every sample", () => {
-    // Python gets the strings as JSON (lone surrogates survive as \ud800 escapes).
-    const script =
-      "import json,sys\nfor s in json.load(sys.stdin):\n  sys.stdout.write(json.dumps(repr(s)) + '\\n')";
-    const result = spawnSync("python3", ["-c", script], {
-      input: JSON.stringify(ALL),
-      encoding: "utf8",
-    });
-    expect(result.stderr).toBe("");
-    const expected = result.stdout
-      .trimEnd()
-      .split("\n")
-      .map((line) => JSON.parse(line) as string);
-    expect(ALL.map(pyStrRepr)).toEqual(expected);
-    expect(pyListRepr(SAMPLES)).toBe(
-      JSON.parse(
-        spawnSync(
-          "python3",
-          ["-c", "import json,sys\nsys.stdout.write(json.dumps(repr(json.load(sys.stdin))))"],
-          { input: JSON.stringify(SAMPLES), encoding: "utf8" },
-        ).stdout,
-      ),
-    );
-  });
+  it.skipIf(python.status !== 0 && process.env.CI !== "true")(
+    "matches python3's repr() on every sample",
+    () => {
+      // Python gets the strings as JSON (lone surrogates survive as \ud800 escapes).
+      const script =
+        "import json,sys\nfor s in json.load(sys.stdin):\n  sys.stdout.write(json.dumps(repr(s)) + '\\n')";
+      const result = spawnSync("python3", ["-c", script], {
+        input: JSON.stringify(ALL),
+        encoding: "utf8",
+      });
+      expect(result.stderr).toBe("");
+      const expected = result.stdout
+        .trimEnd()
+        .split("\n")
+        .map((line) => JSON.parse(line) as string);
+      expect(ALL.map(pyStrRepr)).toEqual(expected);
+      expect(pyListRepr(SAMPLES)).toBe(
+        JSON.parse(
+          spawnSync(
+            "python3",
+            ["-c", "import json,sys\nsys.stdout.write(json.dumps(repr(json.load(sys.stdin))))"],
+            { input: JSON.stringify(SAMPLES), encoding: "utf8" },
+          ).stdout,
+        ),
+      );
+    },
+  );
 });
 
 describe("pyPeerRepr", () => {
