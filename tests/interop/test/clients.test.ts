@@ -29,7 +29,6 @@ import {
 const HOSTNAME = "mx.interop.test";
 let cert: CertFiles;
 let work: string;
-let swaksHelp = "";
 
 beforeAll(async () => {
   requireBuilt();
@@ -39,7 +38,6 @@ beforeAll(async () => {
   }
   cert = makeCert();
   work = tempDir();
-  swaksHelp = (await run("swaks", ["--help"])).stdout;
 });
 
 afterAll(() => {
@@ -208,29 +206,8 @@ describe("swaks", () => {
     });
   });
 
-  it("BDAT (--bdat) when this swaks has it", async (context) => {
-    // swaks gained CHUNKING support after 20201014 (Debian 12 ships 20201014); BDAT is
-    // also covered with a raw client in every-hook.test.ts.
-    if (!/bdat/i.test(swaksHelp)) {
-      context.skip("this swaks has no BDAT support (swaks --help lists no --bdat)");
-    }
-    const rec = recordingHandler();
-    await withServer(rec.handler, {}, async (server) => {
-      const result = await swaks(
-        server.port,
-        "--bdat",
-        "--from",
-        "a@example.com",
-        "--to",
-        "b@example.org",
-        "--data",
-        "Subject: chunked\\n\\nbody\\n",
-      );
-      expect(result.code, result.stderr + result.stdout).toBe(0);
-      const [message] = await rec.waitForMessages(1);
-      expect(message?.content.toString()).toBe("Subject: chunked\r\n\r\nbody\r\n\r\n");
-    });
-  });
+  // No client on these machines sends BDAT (Debian's swaks 20201014 predates its --bdat; smtplib,
+  // curl and Nodemailer never chunk): BDAT is exercised with a raw client in every-hook.test.ts.
 
   it("8-bit body and --add-header arrive byte for byte", async () => {
     const rec = recordingHandler();
