@@ -29,7 +29,6 @@ interface BodyInProgress {
   readonly stream: BodyStream | null;
   readonly hook: Promise<HookOutcome> | null;
   readonly chunks: Uint8Array[] | null;
-  hookSettled: boolean;
   /** `decodeData` without SMTPUTF8: a byte above 127 was seen (aiosmtpd's strict ASCII mode). */
   nonAscii: boolean;
 }
@@ -59,12 +58,11 @@ const NO_HOOK: HookOutcomeValue = Object.freeze({ value: undefined, error: null 
 
 /** Marks a method as a command's `HELP` text, aiosmtpd's `@syntax` (works as a decorator or a call). */
 export function syntax(text: string, extended?: string) {
-  return (target: unknown, context?: unknown, descriptor?: { value?: unknown }): void => {
+  return (target: unknown, _context?: unknown, descriptor?: { value?: unknown }): void => {
     // Standard decorators pass (method, context); legacy ones (prototype, key, descriptor).
     const method = descriptor?.value ?? (typeof target === "function" ? target : undefined);
     if (typeof method === "function")
       Object.assign(method, { syntax: text, extendedSyntax: extended });
-    void context;
   };
 }
 
@@ -485,13 +483,11 @@ export class SMTP {
         stream,
         hook: null,
         chunks: null,
-        hookSettled: false,
         nonAscii: false,
       };
       const hook = this.callHook(() =>
         h.handleDATAStream?.(this, this.session, this.envelope, stream.stream, this.signal),
       ).then((outcome) => {
-        body.hookSettled = true;
         // A hook that returned early will not read the rest: stop feeding it.
         stream.abandon();
         return outcome;
@@ -505,7 +501,6 @@ export class SMTP {
       stream: null,
       hook: null,
       chunks: h.handleDATA ? [] : null,
-      hookSettled: false,
       nonAscii: false,
     };
   }
@@ -519,7 +514,6 @@ export class SMTP {
   private async endBody(event: BodyEndEvent): Promise<void> {
     const body = this.body;
     this.body = null;
-    const conn = this.connection;
     if (event.error !== null) {
       // The engine has already answered with the limit's reply; tell a streaming consumer.
       body?.stream?.error(new SmtpError(552, "5.3.4", `Message refused: ${event.error}`));
@@ -551,7 +545,6 @@ export class SMTP {
     }
     await this.respond(outcome);
     this.envelope = this.createEnvelope();
-    void conn;
   }
 
   /** `decodeData` without SMTPUTF8 accepts only ASCII bodies (aiosmtpd). */
