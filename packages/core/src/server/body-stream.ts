@@ -30,12 +30,13 @@ export class BodyStream {
     );
   }
 
-  async write(chunk: Uint8Array): Promise<void> {
+  /** Queues a chunk; returns a promise only when the reader is behind (then wait for it). */
+  write(chunk: Uint8Array): Promise<void> | undefined {
     if (this.abandoned || this.finished) return;
     this.controller.enqueue(chunk);
     this.bytes += chunk.byteLength;
     if ((this.controller.desiredSize ?? 1) > 0) return;
-    await new Promise<void>((resolve) => {
+    return new Promise<void>((resolve) => {
       this.resume = resolve;
     });
   }

@@ -2,6 +2,7 @@ import { type CidrMatcher, parseCidrList } from "../cidr.js";
 import { SmtpError } from "../errors.js";
 import type { BodyEndEvent, SmtpEvent } from "../events.js";
 import { type CommandSpec, type ResolvedOptions, resolveOptions } from "../options.js";
+import type { ProxyData } from "../proxy-protocol.js";
 import { formatReply, type Reply, type ReplyLike, toReply } from "../reply.js";
 import type { SaslMechanism } from "../sasl.js";
 import { ServerConnection } from "../server-connection.js";
@@ -160,7 +161,8 @@ export class SMTP {
         if (this.options.logger && event.type !== "bodyChunk") {
           this.log("debug", describeEvent(event));
         }
-        await this.dispatch(event);
+        const pending = this.dispatch(event);
+        if (pending instanceof Promise) await pending;
       }
     } catch (error) {
       // A broken transport (reset, write after close): nothing left to tell the client.
@@ -296,68 +298,69 @@ export class SMTP {
   // ---------------------------------------------------------------------------------------------
   // Events.
 
-  private async dispatch(event: SmtpEvent): Promise<void> {
+  /**
+   * Handles one event. Returns a promise only when something has to be waited for (a hook, a
+   * slow body consumer): events without a hook are handled synchronously, which keeps the
+   * per-message cost down.
+   */
+  private dispatch(event: SmtpEvent): unknown {
     const conn = this.connection;
-    const h = this.handler;
     switch (event.type) {
-      case "needData": {
-        const data = await this.read();
-        if (!this.closed) conn.receiveData(data ?? EMPTY);
-        return;
-      }
+      case "needData":
+        return this.read().then((data) => {
+          if (!this.closed) conn.receiveData(data ?? EMPTY);
+        });
       case "paused":
         return;
-      case "proxyHeader": {
-        this.deadline = 0;
-        this.session.proxyData = event.proxy;
-        let accept = true;
-        if (h.handlePROXY) {
-          const result = await this.hook("handlePROXY", event.proxy);
-          accept = result.error === null && Boolean(result.value);
-        }
-        conn.respond(accept ? undefined : false);
-        return;
-      }
+      case "proxyHeader":
+        return this.proxyHeader(event.proxy);
       case "hello": {
         this.envelope = this.createEnvelope();
         const hostNameBefore = this.session.hostName;
         const outcome =
           event.verb === "HELO"
-            ? await this.hook("handleHELO", event.hostname)
-            : await this.hook("handleEHLO", event.hostname, [...event.responses]);
-        await this.respond(outcome);
-        if (conn.greeted && this.session.hostName === hostNameBefore) {
-          this.session.hostName = event.hostname;
-          this.session.extendedSmtp = event.extended;
-        }
-        return;
+            ? this.hook("handleHELO", event.hostname)
+            : this.hook("handleEHLO", event.hostname, [...event.responses]);
+        return later(
+          later(outcome, (o) => this.answer(o)),
+          () => {
+            if (conn.greeted && this.session.hostName === hostNameBefore) {
+              this.session.hostName = event.hostname;
+              this.session.extendedSmtp = event.extended;
+            }
+          },
+        );
       }
       case "mail": {
-        const outcome = h.handleMAIL
-          ? await this.hook("handleMAIL", event.address, [...event.options])
+        const outcome = this.handler.handleMAIL
+          ? this.hook("handleMAIL", event.address, [...event.options])
           : NO_HOOK;
-        const code = await this.respond(outcome);
-        if (isPositive(code)) {
-          const envelope = this.envelope;
-          if (envelope.mailFrom === null) envelope.mailFrom = event.address;
-          if (envelope.mailOptions.length === 0) envelope.mailOptions.push(...event.options);
-          envelope.mailParams = [...event.params];
-          envelope.smtpUtf8 = event.smtpUtf8;
-        }
-        return;
+        return later(
+          later(outcome, (o) => this.answer(o)),
+          (code) => {
+            if (!isPositive(code)) return;
+            const envelope = this.envelope;
+            if (envelope.mailFrom === null) envelope.mailFrom = event.address;
+            if (envelope.mailOptions.length === 0) envelope.mailOptions.push(...event.options);
+            envelope.mailParams = [...event.params];
+            envelope.smtpUtf8 = event.smtpUtf8;
+          },
+        );
       }
       case "rcpt": {
         const before = this.envelope.rcptTos.length;
-        const outcome = h.handleRCPT
-          ? await this.hook("handleRCPT", event.address, [...event.options])
+        const outcome = this.handler.handleRCPT
+          ? this.hook("handleRCPT", event.address, [...event.options])
           : NO_HOOK;
-        const code = await this.respond(outcome);
-        if (isPositive(code) && this.envelope.rcptTos.length === before) {
-          this.envelope.rcptTos.push(event.address);
-          this.envelope.rcptOptions.push(...event.options);
-          this.envelope.rcptParams.push([...event.params]);
-        }
-        return;
+        return later(
+          later(outcome, (o) => this.answer(o)),
+          (code) => {
+            if (!isPositive(code) || this.envelope.rcptTos.length !== before) return;
+            this.envelope.rcptTos.push(event.address);
+            this.envelope.rcptOptions.push(...event.options);
+            this.envelope.rcptParams.push([...event.params]);
+          },
+        );
       }
       case "dataStart":
         this.startBody();
@@ -366,39 +369,31 @@ export class SMTP {
         const body = this.body;
         if (!body) return;
         if (this.strictAscii && !body.nonAscii) body.nonAscii = hasNonAscii(event.data);
-        if (body.stream) await this.writeBody(body, event.data);
-        else body.chunks?.push(event.data);
+        if (body.stream) return body.stream.write(event.data);
+        body.chunks?.push(event.data);
         return;
       }
       case "bodyEnd":
-        await this.endBody(event);
-        return;
+        return this.endBody(event);
       case "rset":
         this.envelope = this.createEnvelope();
-        await this.respond(await this.hook("handleRSET"));
-        return;
+        return later(this.hook("handleRSET"), (o) => this.answer(o));
       case "noop":
-        await this.respond(await this.hook("handleNOOP", event.argument));
-        return;
+        return later(this.hook("handleNOOP", event.argument), (o) => this.answer(o));
       case "quit":
-        await this.respond(await this.hook("handleQUIT"));
-        return;
+        return later(this.hook("handleQUIT"), (o) => this.answer(o));
       case "vrfy":
-        await this.respond(await this.hook("handleVRFY", event.address));
-        return;
+        return later(this.hook("handleVRFY", event.address), (o) => this.answer(o));
       case "startTls":
-        await this.startTls();
-        return;
+        return this.startTls();
       case "auth":
-        await this.authenticate(event.mechanism, event.initialResponse);
-        return;
+        return this.authenticate(event.mechanism, event.initialResponse);
       case "authResponse":
       case "authAborted":
         // Only reachable through challengeAuth(), which reads these itself.
         return;
       case "command":
-        await this.runCommand(event.verb, event.argument, event.builtin);
-        return;
+        return this.runCommand(event.verb, event.argument, event.builtin);
       case "rejected":
         if (this.draining && !conn.inTransaction) this.abort();
         return;
@@ -407,20 +402,35 @@ export class SMTP {
     }
   }
 
+  private async proxyHeader(proxy: ProxyData): Promise<void> {
+    this.deadline = 0;
+    this.session.proxyData = proxy;
+    let accept = true;
+    if (this.handler.handlePROXY) {
+      const result = await this.hook("handlePROXY", proxy);
+      accept = result.error === null && Boolean(result.value);
+    }
+    this.connection.respond(accept ? undefined : false);
+  }
+
   /** Answers the pending event with a hook's outcome; returns the reply code sent. */
-  private async respond(outcome: { value: unknown; error: Reply | null }): Promise<number> {
+  private answer(outcome: HookOutcomeValue): number | Promise<number> {
     const conn = this.connection;
-    let code: number;
     try {
-      code = conn.respond(
-        outcome.error ?? (outcome.value as ReplyLike | readonly ReplyLike[] | null | undefined),
+      return this.afterAnswer(
+        conn.respond(
+          outcome.error ?? (outcome.value as ReplyLike | readonly ReplyLike[] | null | undefined),
+        ),
       );
     } catch (error) {
       // A hook returned something that is not a reply: that is the hook's exception.
       if (!(error instanceof TypeError)) throw error;
-      code = conn.respond(await this.exceptionReply(error));
+      return this.exceptionReply(error).then((reply) => this.afterAnswer(conn.respond(reply)));
     }
-    if (this.draining && !conn.inTransaction && this.body === null) this.abort();
+  }
+
+  private afterAnswer(code: number): number {
+    if (this.draining && !this.connection.inTransaction && this.body === null) this.abort();
     return code;
   }
 
@@ -505,12 +515,6 @@ export class SMTP {
     };
   }
 
-  private async writeBody(body: BodyInProgress, data: Uint8Array): Promise<void> {
-    const stream = body.stream;
-    if (!stream) return;
-    await stream.write(data);
-  }
-
   private async endBody(event: BodyEndEvent): Promise<void> {
     const body = this.body;
     this.body = null;
@@ -543,7 +547,7 @@ export class SMTP {
         this.handler.handleDATA?.(this, this.session, this.envelope, this.signal),
       );
     }
-    await this.respond(outcome);
+    await this.answer(outcome);
     this.envelope = this.createEnvelope();
   }
 
@@ -669,7 +673,7 @@ export class SMTP {
     });
     // The override called super.smtpVERB(): the built-in already answered.
     if (builtin && this.builtinRan) return;
-    if (this.connection.phase === "reply") await this.respond(outcome);
+    if (this.connection.phase === "reply") await this.answer(outcome);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -962,4 +966,9 @@ function buildTables(server: SMTP, proto: object): SharedTables {
   const trust =
     options.proxyTrust && options.proxyTrust.length > 0 ? parseCidrList(options.proxyTrust) : null;
   return { mechanisms, safeWithoutTls, conditional, commands, specs, trust, resolved: new Map() };
+}
+
+/** Runs `next` on a value now, or once it settles when it is a promise. */
+function later<T, R>(value: T | Promise<T>, next: (value: T) => R | Promise<R>): R | Promise<R> {
+  return value instanceof Promise ? value.then(next) : next(value);
 }
