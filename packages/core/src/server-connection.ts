@@ -279,6 +279,8 @@ export class ServerConnection {
     const code = reply?.code ?? pushed ?? 250;
     if (reply) this.writeReply(reply, contextOf(pending));
     this.afterReply(pending, code);
+    // RFC 5321 §3.8: 421 means the server is closing the channel, whoever chose the reply.
+    if (code === 421 && pending.kind !== "quit") this.finish("closedByServer");
     return code;
   }
 
@@ -301,14 +303,16 @@ export class ServerConnection {
 
   /** Ends the pending AUTH exchange: 235 (or `reply`) on success, 535 5.7.8 (or `reply`) on failure. */
   completeAuth(success: boolean, reply?: ReplyLike | null): void {
+    const final = reply
+      ? toReply(reply)
+      : this.catalogue(success ? REPLIES.authOk : REPLIES.authInvalid);
     this.takePending("completeAuth()", "auth");
     this.pushedCode = null;
     if (success) this.authenticated = true;
-    this.writeReply(
-      reply ? toReply(reply) : this.catalogue(success ? REPLIES.authOk : REPLIES.authInvalid),
-      "other",
-    );
+    this.writeReply(final, "other");
     this.currentPhase = "command";
+    // RFC 5321 §3.8: a 421 closes the channel (e.g. too many failed attempts).
+    if (final.code === 421) this.finish("closedByServer");
   }
 
   /** Runs the built-in behaviour for a pending `command` event that replaces a built-in verb. */

@@ -594,3 +594,31 @@ describe("hook results that are not replies", () => {
     expect((session as Session | null)?.authenticated).toBe(false);
   });
 });
+
+describe("421 closes the connection (RFC 5321 §3.8)", () => {
+  test("a hook answering 421 gets its reply sent, then the session ends", async () => {
+    const { transport, done } = start({ handleMAIL: () => "421 4.3.0 mx.test Try again later" });
+    await greet(transport);
+    expect(await transport.command("MAIL FROM:<a@x.test>")).toEqual([
+      "421 4.3.0 mx.test Try again later",
+    ]);
+    await done;
+    expect(transport.closed).toBe(true);
+  });
+
+  test("an AUTH result of 421 ends the session too", async () => {
+    const { transport, done } = start(
+      {},
+      {
+        authRequireTls: false,
+        authenticator: () => ({ success: false, message: "421 4.7.0 Too many failed attempts" }),
+      },
+    );
+    await greet(transport);
+    expect(await transport.command(`AUTH PLAIN ${btoa("\0a\0b")}`)).toEqual([
+      "421 4.7.0 Too many failed attempts",
+    ]);
+    await done;
+    expect(transport.closed).toBe(true);
+  });
+});
