@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import type { Handler, SmtpClass, SmtpOptions, TlsInfo } from "@smtpkit/core/server";
+import type { Handler, ListenOptions, TlsInfo } from "@smtpkit/core/server";
 import { SessionPool } from "@smtpkit/core/server";
 import {
   type BunSocket,
@@ -19,24 +19,8 @@ export interface TlsServerOptions extends Bun.TLSOptions {
   readonly handshakeTimeout?: number;
 }
 
-/**
- * The SMTP options plus the listener's, as in @smtpkit/node: `host` (default "127.0.0.1"),
- * `port` (default 8025; 0 picks one, see `server.port`), `path` (a Unix socket instead), `tls`
- * (enables STARTTLS), `smtps` (implicit TLS), `smtpClass`, `maxConnections` (more clients get
- * `421 4.7.0`), `closeTimeout` (ms `close()` lets transactions finish, default 30000) and
- * `onError` (the SMTP class failing at a connection; default ignored).
- */
-export interface ServeOptions extends SmtpOptions {
-  readonly host?: string;
-  readonly port?: number;
-  readonly path?: string;
-  readonly tls?: TlsServerOptions;
-  readonly smtps?: TlsServerOptions;
-  readonly smtpClass?: SmtpClass;
-  readonly maxConnections?: number;
-  readonly closeTimeout?: number;
-  readonly onError?: (error: Error) => void;
-}
+/** The options every adapter takes (core's `ListenOptions`), with this runtime's TLS settings. */
+export type ServeOptions = ListenOptions<TlsServerOptions>;
 
 /** Bun's own TLS options: ours without `handshakeTimeout`. */
 function bunTls({ handshakeTimeout: _, ...tls }: TlsServerOptions): Bun.TLSOptions {

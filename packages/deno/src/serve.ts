@@ -1,5 +1,5 @@
 import { createSecureContext } from "node:tls";
-import type { Handler, SmtpClass, SmtpOptions, TlsInfo } from "@smtpkit/core/server";
+import type { Handler, ListenOptions, TlsInfo } from "@smtpkit/core/server";
 import { SessionPool } from "@smtpkit/core/server";
 import { closeQuietly, DenoTransport, type StartTlsOptions } from "./deno-transport.ts";
 
@@ -13,24 +13,8 @@ export interface TlsServerOptions {
   readonly handshakeTimeout?: number;
 }
 
-/**
- * The SMTP options plus the listener's, as in @smtpkit/node: `host` (default "127.0.0.1"),
- * `port` (default 8025; 0 picks one, see `server.port`), `path` (a Unix socket instead), `tls`
- * (enables STARTTLS), `smtps` (implicit TLS on `Deno.listenTls`), `smtpClass`, `maxConnections`
- * (more clients get `421 4.7.0`), `closeTimeout` (ms `close()` lets transactions finish, default
- * 30000) and `onError` (accept errors; default ignored).
- */
-export interface ServeOptions extends SmtpOptions {
-  readonly host?: string;
-  readonly port?: number;
-  readonly path?: string;
-  readonly tls?: TlsServerOptions;
-  readonly smtps?: TlsServerOptions;
-  readonly smtpClass?: SmtpClass;
-  readonly maxConnections?: number;
-  readonly closeTimeout?: number;
-  readonly onError?: (error: Error) => void;
-}
+/** The options every adapter takes (core's `ListenOptions`), with this runtime's TLS settings. */
+export type ServeOptions = ListenOptions<TlsServerOptions>;
 
 /** An SMTP server on `Deno.listen` / `Deno.listenTls`: @smtpkit/node's `SmtpServer` for Deno. */
 export class SmtpServer implements AsyncDisposable {

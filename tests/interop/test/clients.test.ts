@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Handler, type ServeOptions, type SmtpServer, serve } from "@smtpkit/node";
+import type { Handler, ServeOptions, SmtpServer } from "@smtpkit/node";
 import nodemailer from "nodemailer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -24,6 +24,7 @@ import {
   sha256,
   swaksHasTls,
   tempDir,
+  withServerNamed,
 } from "./helpers.js";
 
 const HOSTNAME = "mx.interop.test";
@@ -45,24 +46,11 @@ afterAll(() => {
   killChildren();
 });
 
-async function withServer<T>(
+const withServer = <T>(
   handler: Handler,
   options: ServeOptions,
   body: (server: SmtpServer) => Promise<T>,
-): Promise<T> {
-  const server = await serve(handler, {
-    host: LOCALHOST,
-    port: 0,
-    hostname: HOSTNAME,
-    closeTimeout: 2_000,
-    ...options,
-  });
-  try {
-    return await body(server);
-  } finally {
-    await server.close();
-  }
-}
+): Promise<T> => withServerNamed(HOSTNAME, handler, options, body);
 
 const tlsOptions = () => ({ key: cert.key, cert: cert.cert });
 const crlf = (text: string) => text.replace(/\r?\n/g, "\r\n");

@@ -6,14 +6,7 @@
  */
 import { SmtpError } from "@smtpkit/core";
 import { SMTP, syntax } from "@smtpkit/core/server";
-import {
-  type Envelope,
-  type Handler,
-  type ServeOptions,
-  type Session,
-  type SmtpServer,
-  serve,
-} from "@smtpkit/node";
+import type { Envelope, Handler, ServeOptions, Session, SmtpServer } from "@smtpkit/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type CertFiles,
@@ -27,6 +20,7 @@ import {
   type SessionSnapshot,
   snapshotEnvelope,
   snapshotSession,
+  withServerNamed,
 } from "./helpers.js";
 
 const HOSTNAME = "hooks.interop.test";
@@ -78,24 +72,11 @@ function recorded(hooks: Handler): { handler: Handler; calls: Call[] } {
   return { handler: handler as Handler, calls };
 }
 
-async function withServer<T>(
+const withServer = <T>(
   handler: Handler,
   options: ServeOptions,
   body: (server: SmtpServer) => Promise<T>,
-): Promise<T> {
-  const server = await serve(handler, {
-    host: LOCALHOST,
-    port: 0,
-    hostname: HOSTNAME,
-    closeTimeout: 2_000,
-    ...options,
-  });
-  try {
-    return await body(server);
-  } finally {
-    await server.close();
-  }
-}
+): Promise<T> => withServerNamed(HOSTNAME, handler, options, body);
 
 /** Connects, checks the greeting, and runs `lines` one by one, returning each reply's text. */
 async function dialog(port: number, lines: string[], options: { tls?: boolean } = {}) {

@@ -11,7 +11,14 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import * as tls from "node:tls";
 import { fileURLToPath } from "node:url";
-import type { Envelope, Handler, Session } from "@smtpkit/node";
+import {
+  type Envelope,
+  type Handler,
+  type ServeOptions,
+  type Session,
+  type SmtpServer,
+  serve,
+} from "@smtpkit/node";
 
 export const HERE = dirname(fileURLToPath(import.meta.url));
 export const REPO = join(HERE, "..", "..", "..");
@@ -618,4 +625,25 @@ export function recordingHandler(overrides: Partial<Handler> = {}): {
       return messages;
     },
   };
+}
+
+/** Runs `body` against a server on a free port of 127.0.0.1, closed afterwards whatever happens. */
+export async function withServerNamed<T>(
+  hostname: string,
+  handler: Handler,
+  options: ServeOptions,
+  body: (server: SmtpServer) => Promise<T>,
+): Promise<T> {
+  const server = await serve(handler, {
+    host: LOCALHOST,
+    port: 0,
+    hostname,
+    closeTimeout: 2_000,
+    ...options,
+  });
+  try {
+    return await body(server);
+  } finally {
+    await server.close();
+  }
 }

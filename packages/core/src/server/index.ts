@@ -10,7 +10,12 @@ export {
   verifyCredentials,
 } from "./mechanisms.js";
 export { Envelope, Session } from "./session.js";
-export { SessionPool, type SessionPoolOptions, type SmtpClass } from "./session-pool.js";
+export {
+  type ListenOptions,
+  SessionPool,
+  type SessionPoolOptions,
+  type SmtpClass,
+} from "./session-pool.js";
 export { SMTP, syntax, tooManyConnectionsReply } from "./smtp.js";
 export type {
   Authenticator,

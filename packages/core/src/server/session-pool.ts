@@ -21,6 +21,24 @@ export interface SessionPoolOptions extends SmtpOptions {
 }
 
 /**
+ * The options every adapter's `serve(handler, options)` takes, whatever the runtime: the SMTP
+ * options plus where to listen and the pool's policy. `Tls` is the runtime's TLS settings type.
+ */
+export interface ListenOptions<Tls> extends Omit<SessionPoolOptions, "hostname"> {
+  readonly hostname?: string;
+  /** Default `127.0.0.1`. */
+  readonly host?: string;
+  /** Default 8025; 0 picks a free one (see `server.port`). */
+  readonly port?: number;
+  /** A Unix socket instead of host and port. */
+  readonly path?: string;
+  /** Offers STARTTLS. */
+  readonly tls?: Tls;
+  /** Implicit TLS (SMTPS). */
+  readonly smtps?: Tls;
+}
+
+/**
  * A transport as the pool takes it. `closed`, when the adapter has it, settles once the
  * connection is closed by either side: the session's slot is then free even if a handler hook
  * still runs. Without it the session is over when `run()` returned and `close()` resolved.
