@@ -48,8 +48,12 @@ export interface CliOptions {
   readonly lmtp: boolean;
   readonly hostname: string | null;
   readonly ident: string | null;
-  /** Idle timeout in seconds. */
+  /** Seconds for each whole command line (idle time included). */
   readonly timeout: number | null;
+  /** Seconds of credit a message body starts with. */
+  readonly dataTimeout: number | null;
+  /** Bytes per second a message body must average (0: no minimum). */
+  readonly minDataRate: number | null;
   /** PROXY protocol header timeout in seconds; enables the PROXY protocol. */
   readonly proxyProtocol: number | null;
   readonly proxyTrust: readonly string[];
@@ -108,6 +112,8 @@ interface RawOptions {
   hostname?: string;
   ident?: string;
   timeout?: string;
+  dataTimeout?: string;
+  minDataRate?: string;
   proxyProtocol?: string;
   proxyTrust?: string[];
   commandCallLimit?: string;
@@ -169,7 +175,15 @@ export function buildProgram(
     .option("--ident <TEXT>", "the software name in the 220 greeting (default: smtpkit)")
     .option(
       "--timeout <SECONDS>",
-      "idle seconds between commands before 421 and close (default: 300)",
+      "seconds a client has for each whole command line, idle time included, before 421 and close (default: 300)",
+    )
+    .option(
+      "--data-timeout <SECONDS>",
+      "seconds of credit a message body starts with; each chunk adds its size / --min-data-rate (default: 180)",
+    )
+    .option(
+      "--min-data-rate <BYTES>",
+      "bytes per second a message body must average, 0 for no minimum (default: 500)",
     )
     .option(
       "--proxy-protocol <SECONDS>",
@@ -330,6 +344,8 @@ function validate(raw: RawOptions, classargs: string[], env: ParseEnvironment): 
     hostname: raw.hostname ?? null,
     ident: raw.ident ?? null,
     timeout: seconds("--timeout", raw.timeout),
+    dataTimeout: seconds("--data-timeout", raw.dataTimeout),
+    minDataRate: positiveInt("--min-data-rate", raw.minDataRate, 0),
     proxyProtocol,
     proxyTrust,
     commandCallLimit: positiveInt("--command-call-limit", raw.commandCallLimit, 1),
@@ -400,6 +416,8 @@ export interface CliServeOptions extends Partial<AuthServerOptions> {
   readonly enableSmtpUtf8: boolean;
   readonly lmtp: boolean;
   readonly timeout?: number;
+  readonly dataTimeout?: number;
+  readonly minDataRate?: number;
   readonly proxyProtocolTimeout?: number;
   readonly proxyTrust?: readonly string[];
   readonly commandCallLimit?: number;
@@ -444,6 +462,8 @@ export function toServeOptions(
     enableSmtpUtf8: options.smtputf8,
     lmtp: options.lmtp,
     ...(options.timeout !== null && { timeout: options.timeout }),
+    ...(options.dataTimeout !== null && { dataTimeout: options.dataTimeout }),
+    ...(options.minDataRate !== null && { minDataRate: options.minDataRate }),
     ...(options.proxyProtocol !== null && { proxyProtocolTimeout: options.proxyProtocol }),
     ...(options.proxyTrust.length > 0 && { proxyTrust: options.proxyTrust }),
     ...(options.commandCallLimit !== null && { commandCallLimit: options.commandCallLimit }),

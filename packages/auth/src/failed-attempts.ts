@@ -1,4 +1,4 @@
-import type { Authenticator, AuthResult, SMTP } from "@smtpkit/core/server";
+import type { Authenticator, AuthResult, ServerContext } from "@smtpkit/core/server";
 
 export interface FailedAttemptsOptions {
   /** Failures allowed per connection; the last one gets `reply` and the connection closes. Default 3. */
@@ -31,7 +31,7 @@ function sleep(ms: number, signal: AbortSignal | null): Promise<void> {
 }
 
 /** Ends the session with `reply` (the server sends it, then closes). */
-function closeWith(server: SMTP, reply: string): void {
+function closeWith(server: ServerContext, reply: string): void {
   server.abort(reply);
 }
 

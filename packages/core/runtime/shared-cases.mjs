@@ -968,7 +968,7 @@ test("runtime-free SMTP class: handleDATA and handleDATAStream", async () => {
   );
   ok(transport1.closed, "transport closed after QUIT");
 
-  // 2. handleDATAStream: the body as a web ReadableStream, read late and slowly. Backpressure:
+  // 2. handleDATAStream: the body (asked for as a web ReadableStream), read late and slowly. Backpressure:
   // while the consumer sleeps, the server must stop pulling from the transport once the stream
   // holds its high-water mark (256 KiB), so socket reads are still pending when reading starts.
   const transport2 = memoryTransport([
@@ -981,10 +981,12 @@ test("runtime-free SMTP class: handleDATA and handleDATAStream", async () => {
   let unreadWhenConsumerStarted = -1;
   const streaming = {
     async handleDATAStream(_server, _session, envelope, body) {
-      ok(body instanceof ReadableStream, "body is a web ReadableStream");
+      ok(typeof body[Symbol.asyncIterator] === "function", "body is async-iterable");
+      const webStream = body.stream();
+      ok(webStream instanceof ReadableStream, "body.stream() is a web ReadableStream");
       await new Promise((resolve) => setTimeout(resolve, 20));
       unreadWhenConsumerStarted = transport2.unread;
-      const reader = body.getReader();
+      const reader = webStream.getReader();
       const streamDecoder = new TextDecoder();
       for (;;) {
         const { done, value } = await reader.read();

@@ -284,6 +284,28 @@ export class ServerConnection {
     return code;
   }
 
+  /** The default behaviour for the pending event. */
+  accept(): number {
+    return this.respond();
+  }
+
+  /** Answers the pending event with this reply. */
+  reply(reply: ReplyLike): number {
+    return this.respond(reply);
+  }
+
+  /** LMTP, after a body: one reply per accepted recipient. */
+  replyPerRecipient(replies: readonly ReplyLike[]): number {
+    if (!(this.pending?.kind === "bodyEnd" && this.options.lmtp))
+      throw new LocalProtocolError("replyPerRecipient() is only for an LMTP bodyEnd");
+    return this.respond(replies);
+  }
+
+  /** Refuses the PROXY header: the connection closes. */
+  rejectProxy(): void {
+    this.respond(false);
+  }
+
   /** Sends a reply at once, while an event is pending (aiosmtpd's `push()`), without ending it. */
   push(value: ReplyLike): void {
     if (this.currentPhase === "closed") throw new LocalProtocolError("push() after close");

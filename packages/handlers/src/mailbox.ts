@@ -2,7 +2,14 @@ import { mkdirSync } from "node:fs";
 import { type FileHandle, link, open, readdir, rename, rm, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
-import type { Envelope, Handler, HookResult, Session, SMTP } from "@smtpkit/core/server";
+import type {
+  Envelope,
+  Handler,
+  HookResult,
+  MessageBody,
+  Session,
+  SMTP,
+} from "@smtpkit/core/server";
 import { UsageError } from "./cli.js";
 import { HeaderInserter } from "./header-insert.js";
 import { peerFields } from "./message.js";
@@ -108,7 +115,7 @@ export class Mailbox implements Handler {
     _server: SMTP,
     session: Session,
     envelope: Envelope,
-    body: ReadableStream<Uint8Array>,
+    body: MessageBody,
     _signal?: AbortSignal,
   ): Promise<HookResult> {
     const fields = this.options.addHeaders === false ? [] : peerFields(session, envelope);

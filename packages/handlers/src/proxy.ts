@@ -1,9 +1,11 @@
 import { Readable } from "node:stream";
 import { reply as makeReply, type Reply, type ReplyLike } from "@smtpkit/core";
 import type {
+  BodyReader,
   Envelope,
   Handler,
   HookResult,
+  MessageBody,
   PeerAddress,
   Session,
   SMTP,
@@ -95,7 +97,7 @@ export class SmtpProxy implements Handler {
     server: SMTP,
     session: Session,
     envelope: Envelope,
-    body: ReadableStream<Uint8Array>,
+    body: MessageBody,
     signal?: AbortSignal,
   ): Promise<readonly ReplyLike[] | HookResult> {
     const lmtp = server.options?.lmtp === true;
@@ -218,7 +220,7 @@ function peerHost(peer: PeerAddress | null): string {
 }
 
 async function* withPeer(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
+  reader: BodyReader,
   host: string,
 ): AsyncGenerator<Uint8Array> {
   const inserter = new PeerInserter(host);

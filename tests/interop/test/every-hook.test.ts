@@ -5,7 +5,7 @@
  * subclass example runs as `smtpClass`.
  */
 import { SmtpError } from "@smtpkit/core";
-import { SMTP, syntax } from "@smtpkit/core/server";
+import { MessageBody, SMTP, syntax } from "@smtpkit/core/server";
 import type { Envelope, Handler, ServeOptions, Session, SmtpServer } from "@smtpkit/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -347,7 +347,7 @@ describe("hooks and their replies", () => {
       mailFrom: "c@example.com",
       rcptTos: ["d@example.org"],
     });
-    expect(streams[0]?.args[0]).toBeInstanceOf(ReadableStream);
+    expect(streams[0]?.args[0]).toBeInstanceOf(MessageBody);
   });
 
   it("handleQUIT default and a hook-less server: aiosmtpd's default replies", async () => {

@@ -1,7 +1,8 @@
 import type { ProxyData } from "../proxy-protocol.js";
 import type { ReplyLike } from "../reply.js";
+import type { MessageBody } from "./body.js";
 import type { Envelope, Session } from "./session.js";
-import type { SMTP } from "./smtp.js";
+import type { ServerContext } from "./smtp-options.js";
 
 export type Awaitable<T> = T | Promise<T>;
 /** A hook's answer: a reply (`"250 OK"` or a `Reply`), or nothing for the default behaviour. */
@@ -18,7 +19,7 @@ export type HookResult = ReplyLike | undefined | null | void;
  */
 export interface Handler {
   handleHELO?(
-    server: SMTP,
+    server: ServerContext,
     session: Session,
     envelope: Envelope,
     hostname: string,
@@ -26,7 +27,7 @@ export interface Handler {
   ): Awaitable<HookResult>;
   /** Also called for LMTP's LHLO. `responses` is the planned reply; return a list of lines to replace it. */
   handleEHLO?(
-    server: SMTP,
+    server: ServerContext,
     session: Session,
     envelope: Envelope,
     hostname: string,
@@ -34,7 +35,7 @@ export interface Handler {
     signal: AbortSignal,
   ): Awaitable<readonly string[] | HookResult>;
   handleMAIL?(
-    server: SMTP,
+    server: ServerContext,
     session: Session,
     envelope: Envelope,
     address: string,
@@ -42,7 +43,7 @@ export interface Handler {
     signal: AbortSignal,
   ): Awaitable<HookResult>;
   handleRCPT?(
-    server: SMTP,
+    server: ServerContext,
     session: Session,
     envelope: Envelope,
     address: string,
@@ -54,45 +55,48 @@ export interface Handler {
    * a list to give one reply per recipient (in `envelope.rcptTos` order).
    */
   handleDATA?(
-    server: SMTP,
+    server: ServerContext,
     session: Session,
     envelope: Envelope,
     signal: AbortSignal,
   ): Awaitable<readonly ReplyLike[] | HookResult>;
   /**
    * Streaming alternative to `handleDATA` (smtpkit's addition): called when the body starts, with
-   * a byte stream that applies backpressure to the client. Its promise settles with the reply
-   * once the stream is consumed. If a limit is crossed, the stream errors and the client gets the
-   * limit's reply whatever this returns. When both hooks exist, `handleDATA` is not called.
+   * the body as it arrives (`for await (const chunk of body)`, `body.getReader()`, or
+   * `body.stream()` for a web `ReadableStream`), which applies backpressure to the client. Its
+   * promise settles with the reply once the body is consumed. If a limit is crossed or the
+   * transaction ends without the body completing (RSET after a BDAT chunk, the client leaving),
+   * reading rejects and the client gets the engine's reply whatever this returns: clean up then.
+   * When both hooks exist, `handleDATA` is not called.
    */
   handleDATAStream?(
-    server: SMTP,
+    server: ServerContext,
     session: Session,
     envelope: Envelope,
-    body: ReadableStream<Uint8Array>,
+    body: MessageBody,
     signal: AbortSignal,
   ): Awaitable<readonly ReplyLike[] | HookResult>;
   handleRSET?(
-    server: SMTP,
+    server: ServerContext,
     session: Session,
     envelope: Envelope,
     signal: AbortSignal,
   ): Awaitable<HookResult>;
   handleNOOP?(
-    server: SMTP,
+    server: ServerContext,
     session: Session,
     envelope: Envelope,
     argument: string | null,
     signal: AbortSignal,
   ): Awaitable<HookResult>;
   handleQUIT?(
-    server: SMTP,
+    server: ServerContext,
     session: Session,
     envelope: Envelope,
     signal: AbortSignal,
   ): Awaitable<HookResult>;
   handleVRFY?(
-    server: SMTP,
+    server: ServerContext,
     session: Session,
     envelope: Envelope,
     address: string,
@@ -103,7 +107,7 @@ export interface Handler {
    * set `session.authenticated`, return the final reply.
    */
   handleAUTH?(
-    server: SMTP,
+    server: ServerContext,
     session: Session,
     envelope: Envelope,
     args: string[],
@@ -111,7 +115,7 @@ export interface Handler {
   ): Awaitable<HookResult>;
   /** A valid PROXY header arrived: return true to go on, false to close. */
   handlePROXY?(
-    server: SMTP,
+    server: ServerContext,
     session: Session,
     envelope: Envelope,
     proxyData: ProxyData,
@@ -119,7 +123,7 @@ export interface Handler {
   ): Awaitable<boolean>;
   /** After the STARTTLS handshake: return false to refuse every later command but QUIT (554). */
   handleSTARTTLS?(
-    server: SMTP,
+    server: ServerContext,
     session: Session,
     envelope: Envelope,
     signal: AbortSignal,

@@ -1,4 +1,6 @@
+export { type BodyReader, type BodyReadResult, MessageBody } from "./body.js";
 export type { Awaitable, Handler, HookResult } from "./handler.js";
+export { NO_STATUS } from "./lmtp-status.js";
 export {
   type AuthMechanism,
   authMechanism,
@@ -22,6 +24,7 @@ export type {
   AuthResult,
   CommandDefinition,
   LoginPassword,
+  ServerContext,
   SmtpLogger,
   SmtpOptions,
 } from "./smtp-options.js";

@@ -1,7 +1,7 @@
+import { encodeBase64 } from "../base64.js";
 import type { SaslContext, SaslMechanism } from "../sasl.js";
 import type { Handler } from "./handler.js";
-import type { SMTP } from "./smtp.js";
-import type { AuthResult, LoginPassword } from "./smtp-options.js";
+import type { AuthResult, LoginPassword, ServerContext } from "./smtp-options.js";
 
 /**
  * A mechanism as the server runs it: given the decoded initial response (or `null`), it talks to
@@ -9,7 +9,7 @@ import type { AuthResult, LoginPassword } from "./smtp-options.js";
  * aborted (the engine has answered 501 then).
  */
 export type AuthMechanism = (
-  server: SMTP,
+  server: ServerContext,
   initialResponse: Uint8Array | null,
 ) => Promise<AuthResult | null>;
 
@@ -43,7 +43,7 @@ export class Credentials implements LoginPassword {
 
 /** Checks credentials with the `authenticator`, else the legacy `authCallback`, else fails. */
 export async function verifyCredentials(
-  server: SMTP,
+  server: ServerContext,
   mechanism: string,
   credentials: unknown,
 ): Promise<AuthResult> {
@@ -108,7 +108,7 @@ export const LOGIN: SaslMechanism = {
 };
 
 /** What a mechanism may know about this connection. */
-export function saslContext(server: SMTP): SaslContext {
+export function saslContext(server: ServerContext): SaslContext {
   return {
     hostname: server.hostname,
     tls: server.session?.ssl ?? null,
@@ -176,7 +176,7 @@ export function handlerMechanisms(handler: Handler): Map<string, AuthMechanism> 
       found.set(name, async (server, initialResponse) => {
         const args = [name];
         if (initialResponse !== null)
-          args.push(initialResponse.length === 0 ? "=" : toBase64(initialResponse));
+          args.push(initialResponse.length === 0 ? "=" : encodeBase64(initialResponse));
         const result: unknown = await method.call(handler, server, args);
         if (result !== null && typeof result === "object" && "success" in result)
           return result as AuthResult;
@@ -196,10 +196,4 @@ export function authMechanism(name: string) {
     const method = descriptor?.value ?? target;
     if (typeof method === "function") Object.assign(method, { mechanismName: upper });
   };
-}
-
-function toBase64(bytes: Uint8Array): string {
-  let binary = "";
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary);
 }

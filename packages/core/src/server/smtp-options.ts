@@ -1,8 +1,33 @@
 import type { LineEndingPolicy } from "../data-reader.js";
 import type { CommandSpec, Extensions } from "../options.js";
+import type { ReplyLike } from "../reply.js";
 import type { SaslMechanism } from "../sasl.js";
 import type { Envelope, Session } from "./session.js";
-import type { SMTP } from "./smtp.js";
+
+/**
+ * The server as hooks, commands, mechanisms and authenticators see it: the `SMTP` class
+ * implements it (a subclass's own members are on the object too).
+ */
+export interface ServerContext {
+  readonly options: SmtpOptions;
+  /** Host name used in the greeting and replies. */
+  readonly hostname: string;
+  readonly session: Session;
+  readonly envelope: Envelope;
+  /** Fires when the client goes away or the server stops. */
+  readonly signal: AbortSignal;
+  /** Sends a reply now (aiosmtpd's `push`). */
+  push(reply: ReplyLike): Promise<void>;
+  /**
+   * Sends a `334` challenge and returns the client's decoded answer, or `null` when the client
+   * cancelled or sent bad base64 (aiosmtpd's `challenge_auth`).
+   */
+  challengeAuth(challenge: string | Uint8Array, encodeToB64?: boolean): Promise<Uint8Array | null>;
+  /** Graceful shutdown of this session (421 when idle, after the transaction otherwise). */
+  shutdown(): void;
+  /** Ends the session now with `421 4.3.2 ... shutting down` (or `reply`). */
+  abort(reply?: ReplyLike): void;
+}
 
 /** aiosmtpd's `LoginPassword`: what PLAIN and LOGIN hand to the authenticator. */
 export interface LoginPassword {
@@ -20,7 +45,7 @@ export interface AuthResult {
 }
 
 export type Authenticator = (
-  server: SMTP,
+  server: ServerContext,
   session: Session,
   envelope: Envelope,
   mechanism: string,
@@ -70,10 +95,20 @@ export interface SmtpOptions {
    * direct clients: no header is expected from them, and a PROXY line is an unknown command.
    */
   readonly proxyTrust?: readonly string[];
-  /** Idle seconds between commands before `421 4.4.2` and close. Default 300. */
+  /**
+   * Seconds a client has to send a whole command line, counted from when the server starts
+   * waiting for it (idle time included; bytes trickling in do not restart it). Then `421 4.4.2`
+   * and close. Default 300.
+   */
   readonly timeout?: number;
-  /** Seconds a DATA/BDAT body may take in total. Default 600. */
+  /**
+   * Seconds of credit a DATA/BDAT body starts with; each chunk received adds its size divided by
+   * `minDataRate`, never beyond this. A client that stalls this long, or is slower than
+   * `minDataRate` for long enough, gets `421 4.4.2`. Default 180 (RFC 5321 §4.5.3.2.5).
+   */
   readonly dataTimeout?: number;
+  /** Bytes per second a body must average (Postfix's `smtpd_min_data_rate`); 0 turns it off. Default 500. */
+  readonly minDataRate?: number;
   readonly lmtp?: boolean;
   readonly lineEndings?: LineEndingPolicy;
   readonly localPartLimit?: number;
@@ -88,9 +123,9 @@ export interface SmtpOptions {
 
 export interface CommandDefinition extends CommandSpec {
   run(
-    server: SMTP,
+    server: ServerContext,
     argument: string | null,
     signal: AbortSignal,
   ): Promise<ReplyLikeOrVoid> | ReplyLikeOrVoid;
 }
-type ReplyLikeOrVoid = import("../reply.js").ReplyLike | undefined | void;
+type ReplyLikeOrVoid = ReplyLike | undefined | void;

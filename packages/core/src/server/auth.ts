@@ -1,0 +1,87 @@
+import { encodeBase64 } from "../base64.js";
+import { type Reply, type ReplyLike, toReply } from "../reply.js";
+import type { ServerConnection } from "../server-connection.js";
+import type { Handler } from "./handler.js";
+import { callHook, type ErrorLog } from "./hooks.js";
+import type { AuthMechanism } from "./mechanisms.js";
+import type { AuthResult, ServerContext } from "./smtp-options.js";
+
+/** What an AUTH exchange needs of the session running it. */
+export interface AuthSession {
+  readonly server: ServerContext;
+  readonly handler: Handler;
+  readonly connection: ServerConnection;
+  readonly mechanisms: ReadonlyMap<string, AuthMechanism>;
+  readonly logError: ErrorLog;
+}
+
+const TEMPORARY_FAILURE = "454 4.7.0 Temporary authentication failure";
+
+/**
+ * Runs one AUTH exchange to its end: the handler's `handleAUTH` when it has one (aiosmtpd), else
+ * the named mechanism, which talks to the client through `server.challengeAuth()`.
+ */
+export async function authenticate(
+  auth: AuthSession,
+  mechanismName: string,
+  initialResponse: Uint8Array | null,
+): Promise<void> {
+  const { server, handler } = auth;
+  if (handler.handleAUTH) {
+    const args =
+      initialResponse === null ? [mechanismName] : [mechanismName, base64Arg(initialResponse)];
+    const outcome = await callHook(
+      () => handler.handleAUTH?.(server, server.session, server.envelope, args, server.signal),
+      handler,
+      auth.logError,
+    );
+    finishWithReply(auth, outcome.error ?? (outcome.value as ReplyLike | null | undefined));
+    return;
+  }
+  const mechanism = auth.mechanisms.get(mechanismName);
+  if (!mechanism) {
+    finishWithResult(auth, { success: false });
+    return;
+  }
+  let result: AuthResult | null;
+  try {
+    result = await mechanism(server, initialResponse);
+  } catch (error) {
+    // A broken mechanism or credential store: log it, tell the client nothing internal.
+    auth.logError(`AUTH ${mechanismName} failed: ${String((error as Error)?.stack ?? error)}`);
+    finishWithReply(auth, TEMPORARY_FAILURE);
+    return;
+  }
+  if (result === null) return; // the client aborted; the engine has replied
+  finishWithResult(auth, result);
+}
+
+/** A mechanism's result: the session records it, the engine sends 235 or 535 (or `message`). */
+function finishWithResult(auth: AuthSession, result: AuthResult): void {
+  if (auth.connection.phase !== "reply") return;
+  const session = auth.server.session;
+  session.authenticated = result.success;
+  if (result.success) session.authData = result.authData ?? null;
+  auth.connection.completeAuth(result.success, result.message ?? null);
+}
+
+/** `handleAUTH`'s reply: 235 means success unless the hook set `session.authenticated` itself. */
+function finishWithReply(auth: AuthSession, value: ReplyLike | Reply | null | undefined): void {
+  if (auth.connection.phase !== "reply") return; // a 501 abort already ended the exchange
+  let parsed: Reply | null = null;
+  try {
+    parsed = value === undefined || value === null ? null : toReply(value);
+  } catch (error) {
+    auth.logError(`handleAUTH returned something that is not a reply: ${String(error)}`);
+    parsed = toReply(TEMPORARY_FAILURE);
+  }
+  const session = auth.server.session;
+  const success = parsed !== null && parsed.code === 235;
+  if (session.authenticated === null) session.authenticated = success;
+  auth.connection.completeAuth(success || session.authenticated === true, parsed);
+}
+
+/** aiosmtpd passes the initial response on to `handleAUTH` as it came: base64, `=` for empty. */
+function base64Arg(bytes: Uint8Array): string {
+  return bytes.length === 0 ? "=" : encodeBase64(bytes);
+}

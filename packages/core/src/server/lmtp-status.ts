@@ -1,0 +1,50 @@
+import { type Reply, toReply } from "../reply.js";
+
+/** What a recipient without a status of its own gets: temporary, so the client tries it again. */
+export const NO_STATUS: Reply = Object.freeze({
+  code: 451,
+  enhanced: "4.3.0",
+  lines: Object.freeze(["Error: no delivery status for this recipient"]),
+});
+
+/**
+ * LMTP's one reply per accepted recipient (RFC 2033 §4.2), from whatever the body hook gave
+ * (go-smtp's StatusCollector idea): the client always gets exactly `count` replies.
+ *
+ * - a single reply (or a hook failure's reply) stands for every recipient;
+ * - a list maps in recipient order; recipients past its end get `NO_STATUS`, extra entries are
+ *   dropped, and an entry that is not a reply counts as missing;
+ * - `problem` says what was wrong with the list, for the log.
+ */
+export function recipientReplies(
+  value: unknown,
+  count: number,
+): { replies: Reply[]; problem: string | null } {
+  if (!Array.isArray(value)) {
+    const single = toReply(value as Reply);
+    return { replies: new Array<Reply>(count).fill(single), problem: null };
+  }
+  const replies: Reply[] = [];
+  let malformed = 0;
+  for (let i = 0; i < count; i++) {
+    const entry: unknown = value[i];
+    let reply = NO_STATUS;
+    if (entry !== undefined && entry !== null) {
+      try {
+        reply = toReply(entry as Reply);
+      } catch {
+        malformed++;
+      }
+    }
+    replies.push(reply);
+  }
+  const problems: string[] = [];
+  if (value.length < count) problems.push(`${count - value.length} missing`);
+  if (value.length > count) problems.push(`${value.length - count} extra dropped`);
+  if (malformed > 0) problems.push(`${malformed} not a reply`);
+  const problem =
+    problems.length === 0
+      ? null
+      : `LMTP body hook gave ${value.length} replies for ${count} recipients (${problems.join(", ")})`;
+  return { replies, problem };
+}

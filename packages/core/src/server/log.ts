@@ -1,0 +1,59 @@
+import type { SmtpEvent } from "../events.js";
+import type { SmtpLogger } from "./smtp-options.js";
+import type { PeerAddress } from "./transport.js";
+
+export type LogLevel = "error" | "info" | "debug";
+
+/** Writes one line to the logger, prefixed with the peer (`addr:port`, the socket path, or `-`). */
+export function logLine(
+  logger: SmtpLogger | undefined,
+  peer: PeerAddress | null | undefined,
+  level: LogLevel,
+  message: string,
+): void {
+  if (!logger) return;
+  const who = peer
+    ? peer.family === "unix"
+      ? peer.address || "unix"
+      : `${peer.address}:${peer.port}`
+    : "-";
+  logger[level](`${who} ${message}`);
+}
+
+/** One line per event for the debug log; AUTH data is never shown. */
+export function describeEvent(event: SmtpEvent): string {
+  switch (event.type) {
+    case "hello":
+      return `> ${event.verb} ${event.hostname}`;
+    case "mail":
+      return `> MAIL FROM:<${event.address}>${withOptions(event.options)}`;
+    case "rcpt":
+      return `> RCPT TO:<${event.address}>${withOptions(event.options)}`;
+    case "auth":
+      return `> AUTH ${event.mechanism}${event.initialResponse ? " ********" : ""}`;
+    case "authResponse":
+      return "> ********";
+    case "bodyEnd":
+      return event.error
+        ? `body refused: ${event.error} (${event.size} octets)`
+        : `body received (${event.size} octets)`;
+    case "rejected": {
+      const enhanced = event.reply.enhanced ? ` ${event.reply.enhanced}` : "";
+      return `< ${event.reply.code}${enhanced} ${event.reply.lines.join(" / ")}`;
+    }
+    case "command":
+      return `> ${event.verb}${event.argument === null ? "" : ` ${event.argument}`}`;
+    case "proxyHeader":
+      return `PROXY v${event.proxy.version} from ${event.proxy.srcAddress}:${event.proxy.srcPort}`;
+    case "vrfy":
+      return `> vrfy ${event.address}`;
+    case "dataStart":
+      return `> dataStart (${event.via})`;
+    default:
+      return `> ${event.type}`;
+  }
+}
+
+function withOptions(options: readonly string[]): string {
+  return options.length > 0 ? ` ${options.join(" ")}` : "";
+}
