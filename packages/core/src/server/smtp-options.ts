@@ -1,6 +1,6 @@
-import type { LineEndingPolicy } from "../data-reader.js";
 import type { CommandSpec, Extensions } from "../options.js";
 import type { SaslMechanism } from "../sasl.js";
+import type { LineEndingPolicy } from "../syntax/data-reader.js";
 import type { Envelope, Session } from "./session.js";
 import type { SMTP } from "./smtp.js";
 

@@ -1,11 +1,11 @@
-import { type CidrMatcher, parseCidrList } from "../cidr.js";
+import { ServerConnection } from "../engine/connection.js";
 import { SmtpError } from "../errors.js";
 import type { BodyEndEvent, SmtpEvent } from "../events.js";
 import { type CommandSpec, type ResolvedOptions, resolveOptions } from "../options.js";
-import type { ProxyData } from "../proxy-protocol.js";
 import { formatReply, type Reply, type ReplyLike, toReply } from "../reply.js";
 import type { SaslMechanism } from "../sasl.js";
-import { ServerConnection } from "../server-connection.js";
+import { type CidrMatcher, parseCidrList } from "../syntax/cidr.js";
+import type { ProxyData } from "../syntax/proxy-protocol.js";
 import { BodyStream } from "./body-stream.js";
 import type { Handler, HookResult } from "./handler.js";
 import {
@@ -410,7 +410,8 @@ export class SMTP {
       const result = await this.hook("handlePROXY", proxy);
       accept = result.error === null && Boolean(result.value);
     }
-    this.connection.respond(accept ? undefined : false);
+    if (accept) this.connection.accept();
+    else this.connection.rejectProxy();
   }
 
   /** Answers the pending event with a hook's outcome; returns the reply code sent. */
@@ -418,14 +419,15 @@ export class SMTP {
     const conn = this.connection;
     try {
       return this.afterAnswer(
-        conn.respond(
+        decide(
+          conn,
           outcome.error ?? (outcome.value as ReplyLike | readonly ReplyLike[] | null | undefined),
         ),
       );
     } catch (error) {
       // A hook returned something that is not a reply: that is the hook's exception.
       if (!(error instanceof TypeError)) throw error;
-      return this.exceptionReply(error).then((reply) => this.afterAnswer(conn.respond(reply)));
+      return this.exceptionReply(error).then((reply) => this.afterAnswer(conn.reply(reply)));
     }
   }
 
@@ -971,4 +973,24 @@ function buildTables(server: SMTP, proto: object): SharedTables {
 /** Runs `next` on a value now, or once it settles when it is a promise. */
 function later<T, R>(value: T | Promise<T>, next: (value: T) => R | Promise<R>): R | Promise<R> {
   return value instanceof Promise ? value.then(next) : next(value);
+}
+
+/**
+ * The engine's typed decisions for a hook's value: nothing is the default, a list after an LMTP
+ * body is one reply per recipient, any other list is the lines of one (EHLO) reply.
+ */
+function decide(
+  conn: ServerConnection,
+  value: ReplyLike | readonly ReplyLike[] | null | undefined,
+): number {
+  if (value === undefined || value === null) return conn.accept();
+  if (!Array.isArray(value)) return conn.reply(value as ReplyLike);
+  if (conn.options.lmtp && conn.inTransaction && conn.phase === "reply") {
+    return conn.replyPerRecipient(value);
+  }
+  return conn.reply(
+    value
+      .map((line) => (typeof line === "string" ? line : formatReply(line).trimEnd()))
+      .join("\r\n"),
+  );
 }
