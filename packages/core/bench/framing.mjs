@@ -241,10 +241,10 @@ const TX_READS = [
   small.wire,
   Buffer.from("QUIT\r\n"),
 ];
-function transaction() {
-  const conn = new ServerConnection();
+function transaction(Connection = ServerConnection, reads = TX_READS) {
+  const conn = new Connection();
   let sent = conn.dataToSend().length;
-  for (const read of TX_READS) {
+  for (const read of reads) {
     conn.receiveData(read);
     for (;;) {
       const event = conn.nextEvent();
@@ -255,6 +255,30 @@ function transaction() {
   }
   return sent;
 }
+
+// (d2) The same transaction as a client without PIPELINING sends it: one command per read, each
+// answered and its output taken before the next (the per-command round cost).
+const ROUND_READS = [
+  Buffer.from("EHLO client.example\r\n"),
+  Buffer.from("MAIL FROM:<alice@example.org>\r\n"),
+  Buffer.from("RCPT TO:<bob@example.net>\r\n"),
+  Buffer.from("DATA\r\n"),
+  small.wire,
+  Buffer.from("RSET\r\n"),
+  Buffer.from("NOOP\r\n"),
+  Buffer.from("QUIT\r\n"),
+];
+const rounds = () => transaction(ServerConnection, ROUND_READS);
+
+// SMTPKIT_BASELINE=/path/to/dist: (d) and (d2) for that build too, interleaved in this process.
+const Baseline = process.env.SMTPKIT_BASELINE
+  ? (
+      await import(
+        new URL("index.js", pathToFileURL(`${process.env.SMTPKIT_BASELINE.replace(/\/$/, "")}/`))
+          .href
+      )
+    ).ServerConnection
+  : null;
 
 // -------------------------------------------------------------------------------------------------
 // Run.
@@ -378,6 +402,41 @@ row(
   `${usPerTx.toFixed(2)} us/tx`,
   `${Math.round(1 / (tx.seconds / TX)).toLocaleString("en-US")} tx/s, ${TX} per batch`,
 );
+
+// (d2) and the baseline
+const r = best({
+  ...REPS,
+  run: () => {
+    let sent = 0;
+    for (let i = 0; i < TX; i++) sent += rounds();
+    return sent;
+  },
+});
+row(
+  "(d2) per-command rounds (8 reads, 1 KB)",
+  `${((r.seconds / TX) * 1e6).toFixed(2)} us/tx`,
+  `${((r.seconds / TX / ROUND_READS.length) * 1e9).toFixed(0)} ns per round`,
+);
+if (Baseline) {
+  // Interleaved: each timed run alternates the two builds, so machine noise hits both alike.
+  const both = { base: [Infinity, Infinity], mine: [Infinity, Infinity] };
+  for (let run = 0; run < REPS.warmup + REPS.runs; run++) {
+    for (const [key, Connection] of [
+      ["base", Baseline],
+      ["mine", ServerConnection],
+    ]) {
+      for (const [slot, reads] of [TX_READS, ROUND_READS].entries()) {
+        const t0 = performance.now();
+        for (let i = 0; i < TX; i++) transaction(Connection, reads);
+        const seconds = (performance.now() - t0) / 1000;
+        if (run >= REPS.warmup) both[key][slot] = Math.min(both[key][slot], seconds);
+      }
+    }
+  }
+  const us = (seconds) => `${((seconds / TX) * 1e6).toFixed(2)} us/tx`;
+  row("    (baseline) full transaction", us(both.base[0]), `this build: ${us(both.mine[0])}`);
+  row("    (baseline) per-command rounds", us(both.base[1]), `this build: ${us(both.mine[1])}`);
+}
 
 // (e)
 for (const lineEndings of ["normalize", "reject"]) {

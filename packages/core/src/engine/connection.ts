@@ -46,8 +46,14 @@ export class ServerConnection {
   private endOfInput = false;
 
   /** Takes options, or options resolved once with `resolveOptions()` and shared by connections. */
-  constructor(options: ConnectionOptions | ResolvedOptions = {}) {
-    this.options = RESOLVED in options ? options : resolveOptions(options);
+  constructor(options?: ConnectionOptions | ResolvedOptions) {
+    // No options: one shared resolved default, so its pre-formatted replies are shared too.
+    this.options =
+      options === undefined
+        ? defaultOptions()
+        : RESOLVED in options
+          ? options
+          : resolveOptions(options);
     this.core = new Core(this.options);
     if (!this.options.proxyProtocol) this.core.greeting();
   }
@@ -272,9 +278,15 @@ export class ServerConnection {
       if (code === 421 && !this.options.lmtp) core.finish("closedByServer");
       return code;
     }
-    const final = reply ?? (pushed === null ? defaultReply(pending) : null);
-    const code = final?.code ?? pushed ?? 250;
-    if (final) core.write(final, contextOf(pending));
+    let code: number;
+    if (reply === null && pushed === null && pending.kind === "hello") {
+      core.writeBytes(pending.defaultBytes);
+      code = 250;
+    } else {
+      const final = reply ?? (pushed === null ? defaultReply(pending) : null);
+      code = final?.code ?? pushed ?? 250;
+      if (final) core.write(final, contextOf(pending));
+    }
     const ok = code >= 200 && code < 300;
     if (pending.kind === "quit") {
       core.finish("quit");
@@ -347,3 +359,8 @@ function readLine(core: Core): boolean {
 }
 
 const ENCODER = new TextEncoder();
+let DEFAULTS: ResolvedOptions | undefined;
+function defaultOptions(): ResolvedOptions {
+  if (DEFAULTS === undefined) DEFAULTS = resolveOptions();
+  return DEFAULTS;
+}

@@ -36,7 +36,7 @@ export class Core implements Dialog {
   outputTaken = false;
   private readonly queued: SmtpEvent[] = [];
   private queuedHead = 0;
-  private out: Uint8Array[] = [];
+  private readonly out: Uint8Array[] = [];
   private outLength = 0;
   private unknownCommands = 0;
   private readonly enhancedOn: boolean;
@@ -109,6 +109,10 @@ export class Core implements Dialog {
       "lines" in reply
         ? encodeReply(reply, context, this.enhancedOn)
         : catalogueBytes(reply, this.enhancedOn);
+    this.writeBytes(bytes);
+  }
+
+  writeBytes(bytes: Uint8Array): void {
     this.out.push(bytes);
     this.outLength += bytes.length;
   }
@@ -123,14 +127,14 @@ export class Core implements Dialog {
       out.set(bytes, at);
       at += bytes.length;
     }
-    this.out = [];
+    this.out.length = 0;
     this.outLength = 0;
     return out;
   }
 
   /** Drops output not yet taken (a refusal replaces the greeting). */
   dropOutput(): void {
-    this.out = [];
+    this.out.length = 0;
     this.outLength = 0;
   }
 

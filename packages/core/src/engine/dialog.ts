@@ -17,6 +17,7 @@ export type Pending =
       readonly kind: "hello";
       readonly verb: "HELO" | "EHLO" | "LHLO";
       readonly defaultReply: Reply;
+      readonly defaultBytes: Uint8Array;
     }
   | { readonly kind: "mail"; readonly address: string }
   | { readonly kind: "rcpt"; readonly address: string }
@@ -54,6 +55,8 @@ export interface Dialog {
   emit(event: SmtpEvent): void;
   /** Leaves `event` awaiting a decision, after the transition `trigger` (default "await"). */
   await(pending: Pending, event: SmtpEvent, trigger?: Trigger): void;
+  /** Queues a reply already on the wire form. */
+  writeBytes(bytes: Uint8Array): void;
   /** Queues a reply. */
   write(reply: CatalogueReply | Reply, context?: EnhancedContext): void;
   /** Queues a reply and a `rejected` event for it. */

@@ -1,8 +1,10 @@
 /** HELO, EHLO and LHLO, and the EHLO/LHLO keywords (the service extensions advertised). */
 import type { ResolvedOptions } from "../../options.js";
-import type { Reply } from "../../reply.js";
+import { formatReply, type Reply } from "../../reply.js";
 import type { Dialog } from "../dialog.js";
 import type { Command } from "./command.js";
+
+const ENCODER = new TextEncoder();
 
 type HelloVerb = "HELO" | "EHLO" | "LHLO";
 
@@ -15,7 +17,12 @@ export const hello: Command = {
   run(d, verb, argument) {
     const planned = plannedReply(d, verb as HelloVerb);
     d.await(
-      { kind: "hello", verb: verb as HelloVerb, defaultReply: planned.reply },
+      {
+        kind: "hello",
+        verb: verb as HelloVerb,
+        defaultReply: planned.reply,
+        defaultBytes: planned.bytes,
+      },
       {
         type: "hello",
         verb: verb as HelloVerb,
@@ -30,6 +37,8 @@ export const hello: Command = {
 
 interface Planned {
   readonly reply: Reply;
+  /** The reply on the wire (HELO/EHLO replies carry no enhanced code). */
+  readonly bytes: Uint8Array;
   /** The reply's lines as aiosmtpd's `responses` list (`250-...`, `250 ...`). */
   readonly responses: readonly string[];
 }
@@ -44,8 +53,10 @@ function plannedReply(d: Dialog, verb: HelloVerb): Planned {
   const cached = cache?.[slot];
   if (cached) return cached;
   const lines = verb === "HELO" ? [d.options.hostname] : ehloKeywords(d);
+  const reply: Reply = { code: 250, enhanced: undefined, lines };
   const planned: Planned = {
-    reply: { code: 250, enhanced: undefined, lines },
+    reply,
+    bytes: ENCODER.encode(formatReply(reply)),
     responses: Object.freeze(
       lines.map((text, i) => `250${i === lines.length - 1 ? " " : "-"}${text}`),
     ),
