@@ -5,7 +5,7 @@
 //       fed in 64 KiB chunks like socket reads; body bytes counted from bodyChunk events);
 //   (b) a bare Buffer.indexOf("\r\n") line scan of the same bytes (the floor any framer must pay);
 //   (c) the ratio engine / bare (target >= 0.5);
-//   (d) a full transaction (EHLO, MAIL, RCPT, DATA 1 KB, QUIT; default respond()) in us and tx/s;
+//   (d) a full transaction (EHLO, MAIL, RCPT, DATA 1 KB, QUIT; default accept()) in us and tx/s;
 //   (e) lineEndings "normalize" and "reject" framing throughput for the 10 MB message.
 // Figures are the best of N timed runs after warm-up runs. MB = 10^6 bytes.
 //
@@ -61,6 +61,8 @@ function buildMessage(targetBytes, dotEvery = DOT_EVERY) {
 const PREAMBLE = Buffer.from(
   "EHLO bench.example\r\nMAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.net>\r\nDATA\r\n",
 );
+/** The default decision; `respond()` on builds from before the typed decisions (SMTPKIT_DIST). */
+const decide = (conn) => (conn.accept ? conn.accept() : conn.respond());
 const AWAITS = new Set(["hello", "mail", "rcpt", "bodyEnd", "quit", "rset", "noop", "vrfy"]);
 
 /** A connection that has just accepted DATA (the setup is not timed). */
@@ -70,7 +72,7 @@ function connectionInData(options) {
   for (;;) {
     const event = conn.nextEvent();
     if (event.type === "dataStart") break;
-    if (AWAITS.has(event.type)) conn.respond();
+    if (AWAITS.has(event.type)) decide(conn);
     else throw new Error(`setup: unexpected ${event.type}`);
   }
   conn.dataToSend();
@@ -239,20 +241,44 @@ const TX_READS = [
   small.wire,
   Buffer.from("QUIT\r\n"),
 ];
-function transaction() {
-  const conn = new ServerConnection();
+function transaction(Connection = ServerConnection, reads = TX_READS) {
+  const conn = new Connection();
   let sent = conn.dataToSend().length;
-  for (const read of TX_READS) {
+  for (const read of reads) {
     conn.receiveData(read);
     for (;;) {
       const event = conn.nextEvent();
       if (event.type === "needData" || event.type === "closed") break;
-      if (AWAITS.has(event.type)) conn.respond();
+      if (AWAITS.has(event.type)) decide(conn);
     }
     sent += conn.dataToSend().length;
   }
   return sent;
 }
+
+// (d2) The same transaction as a client without PIPELINING sends it: one command per read, each
+// answered and its output taken before the next (the per-command round cost).
+const ROUND_READS = [
+  Buffer.from("EHLO client.example\r\n"),
+  Buffer.from("MAIL FROM:<alice@example.org>\r\n"),
+  Buffer.from("RCPT TO:<bob@example.net>\r\n"),
+  Buffer.from("DATA\r\n"),
+  small.wire,
+  Buffer.from("RSET\r\n"),
+  Buffer.from("NOOP\r\n"),
+  Buffer.from("QUIT\r\n"),
+];
+const rounds = () => transaction(ServerConnection, ROUND_READS);
+
+// SMTPKIT_BASELINE=/path/to/dist: (d) and (d2) for that build too, interleaved in this process.
+const Baseline = process.env.SMTPKIT_BASELINE
+  ? (
+      await import(
+        new URL("index.js", pathToFileURL(`${process.env.SMTPKIT_BASELINE.replace(/\/$/, "")}/`))
+          .href
+      )
+    ).ServerConnection
+  : null;
 
 // -------------------------------------------------------------------------------------------------
 // Run.
@@ -376,6 +402,41 @@ row(
   `${usPerTx.toFixed(2)} us/tx`,
   `${Math.round(1 / (tx.seconds / TX)).toLocaleString("en-US")} tx/s, ${TX} per batch`,
 );
+
+// (d2) and the baseline
+const r = best({
+  ...REPS,
+  run: () => {
+    let sent = 0;
+    for (let i = 0; i < TX; i++) sent += rounds();
+    return sent;
+  },
+});
+row(
+  "(d2) per-command rounds (8 reads, 1 KB)",
+  `${((r.seconds / TX) * 1e6).toFixed(2)} us/tx`,
+  `${((r.seconds / TX / ROUND_READS.length) * 1e9).toFixed(0)} ns per round`,
+);
+if (Baseline) {
+  // Interleaved: each timed run alternates the two builds, so machine noise hits both alike.
+  const both = { base: [Infinity, Infinity], mine: [Infinity, Infinity] };
+  for (let run = 0; run < REPS.warmup + REPS.runs; run++) {
+    for (const [key, Connection] of [
+      ["base", Baseline],
+      ["mine", ServerConnection],
+    ]) {
+      for (const [slot, reads] of [TX_READS, ROUND_READS].entries()) {
+        const t0 = performance.now();
+        for (let i = 0; i < TX; i++) transaction(Connection, reads);
+        const seconds = (performance.now() - t0) / 1000;
+        if (run >= REPS.warmup) both[key][slot] = Math.min(both[key][slot], seconds);
+      }
+    }
+  }
+  const us = (seconds) => `${((seconds / TX) * 1e6).toFixed(2)} us/tx`;
+  row("    (baseline) full transaction", us(both.base[0]), `this build: ${us(both.mine[0])}`);
+  row("    (baseline) per-command rounds", us(both.base[1]), `this build: ${us(both.mine[1])}`);
+}
 
 // (e)
 for (const lineEndings of ["normalize", "reject"]) {

@@ -25,7 +25,7 @@ test("typed use of the built module", () => {
     event = conn.nextEvent()
   ) {
     seen.push(event.type);
-    if (event.type === "hello" || event.type === "quit") conn.respond();
+    if (event.type === "hello" || event.type === "quit") conn.accept();
   }
   expect(seen).toEqual(["hello", "quit"]);
   const out = new TextDecoder().decode(conn.dataToSend());

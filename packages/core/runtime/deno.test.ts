@@ -26,7 +26,7 @@ Deno.test("typed use of the built module", () => {
     event = conn.nextEvent()
   ) {
     seen.push(event.type);
-    if (event.type === "hello" || event.type === "quit") conn.respond();
+    if (event.type === "hello" || event.type === "quit") conn.accept();
   }
   const out = new TextDecoder().decode(conn.dataToSend());
   if (

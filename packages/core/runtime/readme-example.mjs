@@ -13,17 +13,18 @@ conn.receiveData(enc.encode(
 for (let event = conn.nextEvent(); event.type !== "needData" && event.type !== "closed"; event = conn.nextEvent()) {
   switch (event.type) {
     case "rcpt":
-      conn.respond(event.address.endsWith("@example.com") ? null : "550 5.1.1 No such user");
+      if (event.address.endsWith("@example.com")) conn.accept();
+      else conn.reply("550 5.1.1 No such user");
       break;
     case "bodyChunk":
       body += dec.decode(event.data, { stream: true });
       break;
     case "bodyEnd":
-      if (!event.error) conn.respond("250 2.0.0 Queued"); // with an error, the engine has replied
+      if (!event.error) conn.reply("250 2.0.0 Queued"); // with an error, the engine has replied
 
       break;
     case "hello": case "mail": case "rset": case "noop": case "quit": case "vrfy":
-      conn.respond(); // the default reply
+      conn.accept(); // the default reply
       break;
   }
 }

@@ -152,7 +152,7 @@ function summarize(event) {
  * Drives a ServerConnection through `steps`: byte chunks (or strings) to receive, or functions
  * called with the connection between chunks. After every step the events are pumped until the
  * engine needs data. Events that await a decision go to `decide(event, conn)`, which answers them
- * (respond / challenge / completeAuth) or returns false to get the default `respond()`.
+ * (accept / reply / replyPerRecipient / challenge / completeAuth) or returns false to get the default `accept()`.
  * At the end, EOF is delivered unless `eof: false`.
  */
 function drive(options, steps, decide = () => false, { eof = true } = {}) {
@@ -184,11 +184,11 @@ function drive(options, steps, decide = () => false, { eof = true } = {}) {
       if (event.type === "bodyEnd") {
         bodies.push(text(concat(body ?? [])));
         body = null;
-        if (event.error === null && !decide(event, conn)) conn.respond();
+        if (event.error === null && !decide(event, conn)) conn.accept();
       } else if (event.type === "auth" || event.type === "authResponse") {
         if (!decide(event, conn)) fail(`no decision for ${event.type}`);
       } else if (AWAITS.has(event.type)) {
-        if (!decide(event, conn)) conn.respond();
+        if (!decide(event, conn)) conn.accept();
       } else {
         decide(event, conn);
       }
@@ -233,12 +233,12 @@ test("pipelined SMTP transaction", () => {
     [client],
     (event, conn) => {
       if (event.type === "rcpt" && event.address.startsWith("nobody")) {
-        conn.respond("550 5.1.1 No such user");
+        conn.reply("550 5.1.1 No such user");
         return true;
       }
       if (event.type === "bodyEnd") {
         equal(event.recipients, ["bob@example.net", "carol@example.net"], "accepted recipients");
-        conn.respond("250 2.0.0 Queued as 1234");
+        conn.reply("250 2.0.0 Queued as 1234");
         return true;
       }
       return false;
@@ -370,7 +370,7 @@ test("LMTP per-recipient replies", () => {
   let checked = false;
   const session = drive({ lmtp: true }, [client], (event, conn) => {
     if (event.type === "rcpt" && event.address.startsWith("nobody")) {
-      conn.respond("550 5.1.1 No such user");
+      conn.reply("550 5.1.1 No such user");
       return true;
     }
     if (
@@ -384,7 +384,7 @@ test("LMTP per-recipient replies", () => {
         LocalProtocolError,
         "nextEvent() while bodyEnd awaits its replies",
       );
-      const first = conn.respond([
+      const first = conn.replyPerRecipient([
         "250 2.0.0 <one@example.net> delivered",
         "452 4.2.2 <two@example.net> over quota",
       ]);
@@ -657,13 +657,13 @@ test("PROXY protocol v1 and v2 headers", () => {
     "v2 events",
   );
 
-  // Refusals: by the program (respond(false)) and for a malformed header. No greeting either way.
+  // Refusals: by the program (rejectProxy()) and for a malformed header. No greeting either way.
   const refused = drive({ proxyProtocol: true }, [`${header}EHLO c\r\n`], (event, conn) => {
     if (event.type !== "proxyHeader") return false;
-    conn.respond(false);
+    conn.rejectProxy();
     return true;
   });
-  equal(refused.log, ["proxyHeader v1 192.0.2.1:56324", "closed proxyRejected"], "respond(false)");
+  equal(refused.log, ["proxyHeader v1 192.0.2.1:56324", "closed proxyRejected"], "rejectProxy()");
   equal(refused.output, "", "nothing sent to a refused proxy");
   const bad = drive({ proxyProtocol: true }, [
     "PROXY TCP4 999.0.2.1 198.51.100.2 1 25\r\nEHLO c\r\n",
@@ -724,7 +724,7 @@ const PROPERTY_DIALOG =
 function checkSplitInvariance(dialog, { seed, runs, options = {} }) {
   const decide = (event, conn) => {
     if (event.type === "rcpt" && event.address.startsWith("bad")) {
-      conn.respond("550 5.1.1 No such user");
+      conn.reply("550 5.1.1 No such user");
       return true;
     }
     return false;

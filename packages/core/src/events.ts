@@ -1,13 +1,14 @@
-import type { DataError } from "./data-reader.js";
 import type { RemoteProtocolError } from "./errors.js";
-import type { EsmtpParam } from "./esmtp-params.js";
-import type { ProxyData } from "./proxy-protocol.js";
 import type { Reply } from "./reply.js";
+import type { DataError } from "./syntax/data-reader.js";
+import type { EsmtpParam } from "./syntax/esmtp-params.js";
+import type { ProxyData } from "./syntax/proxy-protocol.js";
 
 /**
  * What `ServerConnection.nextEvent()` returns. Events marked "awaits a reply" leave the connection
- * waiting for `respond()`; nothing further is parsed until then, which is what keeps pipelined
- * commands answered in order. The others are information; the engine has already queued any reply.
+ * waiting for a decision (`accept()`, `reply()`, and the per-event methods named below); nothing
+ * further is parsed until then, which is what keeps pipelined commands answered in order. The
+ * others are information; the engine has already queued any reply.
  */
 export type SmtpEvent =
   | NeedData
@@ -42,13 +43,16 @@ export interface Paused {
 export const NEED_DATA: NeedData = Object.freeze({ type: "needData" });
 export const PAUSED: Paused = Object.freeze({ type: "paused" });
 
-/** A PROXY header arrived. Awaits a reply: `respond()` continues with the greeting, `respond(false)` closes. */
+/** A PROXY header arrived. Awaits a decision: `accept()` continues with the greeting, `rejectProxy()` closes. */
 export interface ProxyHeaderEvent {
   readonly type: "proxyHeader";
   readonly proxy: ProxyData;
 }
 
-/** HELO, EHLO or LHLO with a host name. Awaits a reply; `responses` is the planned reply (EHLO: every line). */
+/**
+ * HELO, EHLO or LHLO with a host name. Awaits a reply; `responses` is the planned reply (EHLO:
+ * every line). `reply()` with a multi-line reply replaces it. The transaction was reset.
+ */
 export interface HelloEvent {
   readonly type: "hello";
   readonly verb: "HELO" | "EHLO" | "LHLO";
@@ -97,13 +101,18 @@ export interface BodyChunkEvent {
 }
 
 /**
- * The body is complete. With `error === null` it awaits a reply: one reply, or in LMTP mode one per
- * accepted recipient (a single reply is then used for all). With an error (a limit was crossed) the
- * engine has queued the error reply and ended the transaction; the body must be discarded.
+ * The body is complete. With `error === null` it awaits a reply: `accept()` or `reply()`, and in
+ * LMTP mode `replyPerRecipient()` with one reply per accepted recipient (`reply()` serves all).
+ * With a `DataError` (a limit was crossed) the engine has queued the error reply and ended the
+ * transaction; the body must be discarded. With `"aborted"` the transaction ended while the body
+ * was open (RSET, HELO/EHLO/LHLO, STARTTLS or QUIT after a non-LAST BDAT chunk; end of input,
+ * `closeConnection()` or a 421 during DATA or BDAT): the engine has sent no reply for it and the
+ * body must be discarded. It comes before the event of the command that ended the body (and
+ * before `closed`). Every `dataStart` is followed by exactly one `bodyEnd`.
  */
 export interface BodyEndEvent {
   readonly type: "bodyEnd";
-  readonly error: DataError | null;
+  readonly error: DataError | "aborted" | null;
   /** Body octets as counted for SIZE (raw, before unstuffing). */
   readonly size: number;
   /** Accepted recipients, in order; LMTP replies map onto these. */
@@ -157,7 +166,10 @@ export interface AuthAbortedEvent {
 export interface CommandEvent {
   readonly type: "command";
   readonly verb: string;
-  /** `null` when nothing followed the verb, else the trimmed rest (possibly ""), as aiosmtpd's `arg`. */
+  /**
+   * As aiosmtpd's `arg`: `null` when nothing followed the verb's space, else the rest with ASCII
+   * white space stripped (possibly "").
+   */
   readonly argument: string | null;
   readonly builtin: boolean;
 }

@@ -1,4 +1,4 @@
-import type { LineEndingPolicy } from "./data-reader.js";
+import type { LineEndingPolicy } from "./syntax/data-reader.js";
 
 /** A command added or replaced by the program (aiosmtpd: an `smtp_VERB` method with `@syntax`). */
 export interface CommandSpec {

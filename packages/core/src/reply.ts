@@ -78,11 +78,29 @@ export function formatReply(value: Reply): string {
   let out = "";
   for (let i = 0; i < lines.length; i++) {
     // A line that itself contains CR or LF would let a hook inject a reply: keep it on one line.
-    const text = (lines[i] ?? "").replace(/[\r\n]+/g, " ");
+    const text = printable((lines[i] ?? "").replace(/[\r\n]+/g, " "));
     const separator = i === lines.length - 1 ? " " : "-";
     out += `${value.code}${separator}${prefix}${text}\r\n`;
   }
   return out;
+}
+
+/**
+ * Reply text is printable: RFC 5321 §4.2 allows printable US-ASCII and HT (and UTF-8 under
+ * SMTPUTF8), but replies echo what the client sent (`Could not VRFY <arg>`, an unknown verb).
+ * Every control character (C0 but HT, DEL, C1) becomes a readable escape, `\x1b`, so no control
+ * byte from a client (or a hook) reaches the wire, a terminal or a log. This is the only place.
+ */
+export function printable(text: string): string {
+  let out: string | null = null;
+  let from = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c >= 0x20 && c < 0x7f) || c === 9 || c > 0x9f) continue;
+    out = `${out ?? ""}${text.slice(from, i)}\\x${c.toString(16).padStart(2, "0")}`;
+    from = i + 1;
+  }
+  return out === null ? text : out + text.slice(from);
 }
 
 /** The default enhanced code for a reply without one: the class digit plus the context's detail. */

@@ -6,8 +6,8 @@ import {
   parsePath,
   parseVrfyArgument,
   stripKeyword,
-} from "../src/address.js";
-import { parseEsmtpParams } from "../src/esmtp-params.js";
+} from "../src/syntax/address.js";
+import { parseEsmtpParams } from "../src/syntax/esmtp-params.js";
 
 // aiosmtpd's TestSMTP controller runs with enable_SMTPUTF8=True and local_part_limit=0.
 const UTF8: PathOptions = { smtpUtf8: true, localPartLimit: 0 };

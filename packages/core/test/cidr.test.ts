@@ -1,6 +1,6 @@
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { formatIPv6, parseCidrList, parseIPv4, parseIPv6 } from "../src/cidr.js";
+import { formatIPv6, parseCidrList, parseIPv4, parseIPv6 } from "../src/syntax/cidr.js";
 
 describe("parseIPv4", () => {
   it.each([

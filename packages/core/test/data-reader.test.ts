@@ -4,7 +4,11 @@
  */
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { DataReader, type DataReaderLimits, type LineEndingPolicy } from "../src/data-reader.js";
+import {
+  DataReader,
+  type DataReaderLimits,
+  type LineEndingPolicy,
+} from "../src/syntax/data-reader.js";
 import { bin, concat, latin1 } from "./helpers/dialog.js";
 
 const ALLOW: DataReaderLimits = { maxSize: 0, maxLineLength: 1001, lineEndings: "allow" };

@@ -4,10 +4,10 @@
  * of the API is reported (LocalProtocolError). Exact reply texts are pinned by the golden files.
  */
 import { describe, expect, it } from "vitest";
+import { ServerConnection } from "../src/engine/connection.js";
 import { LocalProtocolError, RemoteProtocolError } from "../src/errors.js";
 import type { SmtpEvent } from "../src/events.js";
 import type { ConnectionOptions } from "../src/options.js";
-import { ServerConnection } from "../src/server-connection.js";
 import {
   bin,
   Dialog,
@@ -102,7 +102,7 @@ describe("hello", () => {
   it("a list of lines replaces the EHLO reply", () => {
     const d = dialog("EHLO c\r\n", {
       policy: policy({
-        hello: (_e, conn) => void conn.respond(["250-mx.example Hi", "250 SIZE 10"]),
+        hello: (_e, conn) => void conn.reply("250-mx.example Hi\r\n250 SIZE 10"),
       }),
     });
     expect(d.replyLines.slice(1)).toEqual(["250-mx.example Hi", "250 SIZE 10"]);
@@ -111,7 +111,7 @@ describe("hello", () => {
 
   it("a refused HELO leaves the session without a host name", () => {
     const d = dialog("HELO c\r\nMAIL FROM:<a@example.com>\r\n", {
-      policy: policy({ hello: (_e, conn) => void conn.respond("550 5.7.1 Go away") }),
+      policy: policy({ hello: (_e, conn) => void conn.reply("550 5.7.1 Go away") }),
     });
     expect(d.replyLines.slice(1)).toEqual([
       "550 5.7.1 Go away",
@@ -173,7 +173,7 @@ describe("MAIL and RCPT", () => {
 
   it("MAIL: a refusal opens no transaction", () => {
     const d = dialog(`${ENVELOPE}`, {
-      policy: policy({ mail: (_e, conn) => void conn.respond("550 5.7.1 Sender refused") }),
+      policy: policy({ mail: (_e, conn) => void conn.reply("550 5.7.1 Sender refused") }),
     });
     expect(d.replyLines.slice(-2)).toEqual([
       "550 5.7.1 Sender refused",
@@ -189,8 +189,8 @@ describe("MAIL and RCPT", () => {
         policy: policy({
           rcpt: (event, conn) => {
             if (event.type === "rcpt" && event.address.startsWith("nobody"))
-              conn.respond("550 5.1.1 No such user");
-            else conn.respond();
+              conn.reply("550 5.1.1 No such user");
+            else conn.accept();
           },
         }),
       },
@@ -238,8 +238,8 @@ describe("MAIL and RCPT", () => {
 
   it("a reply without an enhanced code gets the context's default; plain mode sends it as given", () => {
     const answer = policy({
-      mail: (_e, conn) => void conn.respond("451 Try again later"),
-      rcpt: (_e, conn) => void conn.respond("450 Mailbox busy"),
+      mail: (_e, conn) => void conn.reply("451 Try again later"),
+      rcpt: (_e, conn) => void conn.reply("450 Mailbox busy"),
     });
     const enhanced = dialog("HELO c\r\nMAIL FROM:<a@example.com>\r\n", { policy: answer });
     expect(enhanced.replyLines.at(-1)).toBe("451 4.1.0 Try again later");
@@ -278,7 +278,7 @@ describe("DATA", () => {
 
   it("a refused body still ends the transaction (beyond.md: the next MAIL works)", () => {
     const d = dialog(`${ENVELOPE}DATA\r\nx\r\n.\r\nMAIL FROM:<a@example.com>\r\n`, {
-      policy: policy({ bodyEnd: (_e, conn) => void conn.respond("554 5.6.0 Content refused") }),
+      policy: policy({ bodyEnd: (_e, conn) => void conn.reply("554 5.6.0 Content refused") }),
     });
     expect(d.replyLines.slice(-2)).toEqual(["554 5.6.0 Content refused", "250 2.1.0 OK"]);
   });
@@ -306,9 +306,20 @@ describe("DATA", () => {
     expect(d.status).toBe("needData");
   });
 
-  it("EOF in the middle of a body closes without a bodyEnd", () => {
+  // Changed by a defect fix: EOF mid-body used to close without ending the body; now the body
+  // ends as "aborted" (no reply) before `closed` (TestServer_eofMidDataAbortsBody).
+  it("EOF in the middle of a body ends it as aborted, then closes", () => {
     const d = dialog([`${ENVELOPE}DATA\r\npartial`, { eof: true }]);
-    expect(types(d.events)).toEqual(["hello", "mail", "rcpt", "dataStart", "bodyChunk", "closed"]);
+    expect(types(d.events)).toEqual([
+      "hello",
+      "mail",
+      "rcpt",
+      "dataStart",
+      "bodyChunk",
+      "bodyEnd",
+      "closed",
+    ]);
+    expect(d.events.find((e) => e.type === "bodyEnd")).toMatchObject({ error: "aborted" });
     expect(d.closedReason).toBe("eof");
   });
 });
@@ -327,7 +338,7 @@ describe("the other commands", () => {
       policy: policy({
         rset: (_e, conn) => {
           expect(conn.inTransaction).toBe(false);
-          conn.respond();
+          conn.accept();
         },
       }),
     });
@@ -352,7 +363,7 @@ describe("the other commands", () => {
 
   it("QUIT with a custom reply still closes", () => {
     const d = dialog("QUIT\r\n", {
-      policy: policy({ quit: (_e, conn) => void conn.respond("221 2.0.0 See you") }),
+      policy: policy({ quit: (_e, conn) => void conn.reply("221 2.0.0 See you") }),
     });
     expect(d.replyLines.at(-1)).toBe("221 2.0.0 See you");
     expect(d.closedReason).toBe("quit");
@@ -371,7 +382,7 @@ describe("push()", () => {
       policy: policy({
         mail: (_e, conn) => {
           conn.push("250 2.1.0 Pushed");
-          conn.respond();
+          conn.accept();
         },
       }),
     });
@@ -384,7 +395,7 @@ describe("push()", () => {
       policy: policy({
         mail: (_e, conn) => {
           conn.push("550 5.7.1 Pushed refusal");
-          conn.respond();
+          conn.accept();
         },
       }),
     });
@@ -537,7 +548,7 @@ describe("added and replaced commands", () => {
   it("an added command: command event, the program's reply, listed by HELP with its syntax", () => {
     const d = dialog("PING\r\nPING  a b \r\nHELP\r\nHELP ping\r\nEHLO c\r\nHELP PING\r\n", {
       options: { commands: { PING: { syntax: "PING [ignored]", extendedSyntax: " [more]" } } },
-      policy: policy({ command: (_e, conn) => void conn.respond("259 Pong") }),
+      policy: policy({ command: (_e, conn) => void conn.reply("259 Pong") }),
     });
     expect(ofType(d.events, "command")).toEqual([
       { type: "command", verb: "PING", argument: null, builtin: false },
@@ -606,9 +617,9 @@ describe("closing", () => {
     conn.receiveData(bin("NOOP\r\nNOOP\r\n"));
     conn.receiveData(new Uint8Array(0));
     expect(conn.nextEvent().type).toBe("noop");
-    conn.respond();
+    conn.accept();
     expect(conn.nextEvent().type).toBe("noop");
-    conn.respond();
+    conn.accept();
     expect(conn.nextEvent()).toEqual({ type: "closed", reason: "eof" });
   });
 
@@ -627,8 +638,8 @@ describe("closing", () => {
 });
 
 describe("API misuse is a LocalProtocolError", () => {
-  it("respond() with nothing pending", () => {
-    expect(() => new ServerConnection().respond()).toThrow(LocalProtocolError);
+  it("accept() with nothing pending", () => {
+    expect(() => new ServerConnection().accept()).toThrow(LocalProtocolError);
   });
 
   it("nextEvent() while an event awaits its reply", () => {
@@ -638,11 +649,11 @@ describe("API misuse is a LocalProtocolError", () => {
     expect(() => conn.nextEvent()).toThrow(LocalProtocolError);
   });
 
-  it("respond(false) outside proxyHeader", () => {
+  it("rejectProxy() outside proxyHeader", () => {
     const conn = new ServerConnection();
     conn.receiveData(bin("NOOP\r\n"));
     conn.nextEvent();
-    expect(() => conn.respond(false)).toThrow(LocalProtocolError);
+    expect(() => conn.rejectProxy()).toThrow(LocalProtocolError);
   });
 
   it("challenge() and completeAuth() outside AUTH", () => {
@@ -657,7 +668,7 @@ describe("API misuse is a LocalProtocolError", () => {
     const conn = new ServerConnection();
     conn.receiveData(bin("NOOP\r\n"));
     conn.nextEvent();
-    expect(() => conn.respond("OK")).toThrow(TypeError);
+    expect(() => conn.reply("OK")).toThrow(TypeError);
   });
 
   it("bad commandCallLimit values are TypeErrors", () => {
@@ -706,10 +717,10 @@ describe("PROXY", () => {
     });
   });
 
-  it("respond(false) closes without output", () => {
+  it("rejectProxy() closes without output", () => {
     const d = dialog("PROXY UNKNOWN\r\n", {
       options: { proxyProtocol: true },
-      policy: policy({ proxyHeader: (_e, conn) => void conn.respond(false) }),
+      policy: policy({ proxyHeader: (_e, conn) => void conn.rejectProxy() }),
     });
     expect(d.output).toBe("");
     expect(d.closedReason).toBe("proxyRejected");
@@ -750,40 +761,40 @@ describe("deferred answers (a hook that takes its time)", () => {
     expect(out).toBe("250 localhost\r\n");
     expect(d.status).toBe("deferred");
     expect(d.conn.bufferedBytes).toBe("RCPT TO:<b@example.com>\r\nNOOP\r\n".length);
-    d.conn.respond();
+    d.conn.accept();
     expect(d.resume()).toBe("250 2.1.0 OK\r\n250 2.1.5 OK\r\n250 2.0.0 OK\r\n");
   });
 
-  it("respond() returns the code it sent", () => {
+  it("accept() returns the code it sent", () => {
     const d = new Dialog({ policy: deferAll });
     d.send("HELO c\r\n");
-    expect(d.conn.respond()).toBe(250);
+    expect(d.conn.accept()).toBe(250);
     d.resume();
     d.send("MAIL FROM:<a@example.com>\r\n");
-    expect(d.conn.respond("451 4.3.0 Later")).toBe(451);
+    expect(d.conn.reply("451 4.3.0 Later")).toBe(451);
   });
 });
 
 describe("a LocalProtocolError leaves the pending event answerable (misuse is atomic)", () => {
-  it("respond() to an auth event", () => {
+  it("accept() to an auth event", () => {
     const d = new Dialog({
       options: { implicitTls: true, auth: { mechanisms: ["PLAIN"] } },
       policy: policy({ auth: deferAll }),
     });
     d.send("EHLO c\r\nAUTH PLAIN\r\n");
     expect(d.status).toBe("deferred");
-    expect(() => d.conn.respond()).toThrow(LocalProtocolError);
+    expect(() => d.conn.accept()).toThrow(LocalProtocolError);
     expect(d.conn.phase).toBe("reply");
     d.conn.completeAuth(false);
     expect(d.resume()).toBe("535 5.7.8 Authentication credentials invalid\r\n");
   });
 
-  it("respond(false) to a NOOP", () => {
+  it("rejectProxy() to a NOOP", () => {
     const d = new Dialog({ policy: deferAll });
     d.send("NOOP\r\n");
-    expect(() => d.conn.respond(false)).toThrow(LocalProtocolError);
+    expect(() => d.conn.rejectProxy()).toThrow(LocalProtocolError);
     expect(d.conn.phase).toBe("reply");
-    d.conn.respond();
+    d.conn.accept();
     expect(d.resume()).toBe("250 2.0.0 OK\r\n");
   });
 
@@ -792,7 +803,7 @@ describe("a LocalProtocolError leaves the pending event answerable (misuse is at
     d.send("PING\r\n");
     expect(() => d.conn.runBuiltin()).toThrow(LocalProtocolError);
     expect(d.conn.phase).toBe("reply");
-    d.conn.respond("250 Pong");
+    d.conn.reply("250 Pong");
     expect(d.resume()).toBe("250 2.0.0 Pong\r\n");
   });
 
@@ -801,9 +812,9 @@ describe("a LocalProtocolError leaves the pending event answerable (misuse is at
     d.send(
       "LHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nRCPT TO:<c@example.com>\r\nDATA\r\n.\r\n",
     );
-    expect(() => d.conn.respond(["250 OK"])).toThrow(LocalProtocolError);
+    expect(() => d.conn.replyPerRecipient(["250 OK"])).toThrow(LocalProtocolError);
     expect(d.conn.phase).toBe("reply");
-    d.conn.respond(["250 2.0.0 one", "450 4.2.0 two"]);
+    d.conn.replyPerRecipient(["250 2.0.0 one", "450 4.2.0 two"]);
     expect(d.resume()).toBe("250 2.0.0 one\r\n450 4.2.0 two\r\n");
   });
 });

@@ -4,9 +4,9 @@
  * chunks as views of the received memory.
  */
 import { describe, expect, it } from "vitest";
-import type { LineEndingPolicy } from "../src/data-reader.js";
 import type { BodyChunkEvent, BodyEndEvent } from "../src/events.js";
 import type { ConnectionOptions } from "../src/options.js";
+import type { LineEndingPolicy } from "../src/syntax/data-reader.js";
 import { bin, Dialog, dialog } from "./helpers/dialog.js";
 
 const OPEN = "EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n";
@@ -304,7 +304,7 @@ describe("body chunks are views of the received memory", () => {
       const event = d.conn.nextEvent();
       if (event.type === "needData") break;
       if (event.type === "bodyChunk") view = event.data;
-      if (["hello", "mail", "rcpt", "bodyEnd"].includes(event.type)) d.conn.respond();
+      if (["hello", "mail", "rcpt", "bodyEnd"].includes(event.type)) d.conn.accept();
     }
     expect(view?.buffer).toBe(fed.buffer);
     expect(view?.byteOffset).toBe(OPEN.length);

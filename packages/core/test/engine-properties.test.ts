@@ -510,13 +510,13 @@ describe("7. random input never throws and always finishes", () => {
     .map((parts) => parts.join(""));
 
   const refuseAll: Policy = policy({
-    hello: (_e, conn) => void conn.respond("550 5.7.1 no"),
-    mail: (_e, conn) => void conn.respond("550 5.7.1 no"),
-    rcpt: (_e, conn) => void conn.respond("550 5.1.1 no"),
-    bodyEnd: (_e, conn) => void conn.respond("554 5.6.0 no"),
+    hello: (_e, conn) => void conn.reply("550 5.7.1 no"),
+    mail: (_e, conn) => void conn.reply("550 5.7.1 no"),
+    rcpt: (_e, conn) => void conn.reply("550 5.1.1 no"),
+    bodyEnd: (_e, conn) => void conn.reply("554 5.6.0 no"),
     auth: (_e, conn) => conn.challenge("more"),
     authResponse: (_e, conn) => conn.completeAuth(false),
-    proxyHeader: (_e, conn) => void conn.respond(false),
+    proxyHeader: (_e, conn) => void conn.rejectProxy(),
   });
 
   test.prop([optionsArb, linesArb, sizesArb, fc.boolean(), fc.boolean()], { numRuns: 300 })(

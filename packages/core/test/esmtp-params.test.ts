@@ -1,6 +1,6 @@
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { decodeXtext, type EsmtpParam, parseEsmtpParams } from "../src/esmtp-params.js";
+import { decodeXtext, type EsmtpParam, parseEsmtpParams } from "../src/syntax/esmtp-params.js";
 
 function param(keyword: string, value: string | null = null): EsmtpParam {
   return { keyword, value };

@@ -42,7 +42,8 @@ describe("MessageBody", () => {
     body.end();
     const reader = stream.getReader();
     let all = "";
-    for (let r = await reader.read(); !r.done; r = await reader.read()) all += text(r.value as Uint8Array);
+    for (let r = await reader.read(); !r.done; r = await reader.read())
+      all += text(r.value as Uint8Array);
     expect(all).toBe("one two");
   });
 
@@ -102,18 +103,21 @@ describe("MessageBody", () => {
   fcTest.prop([
     fc.array(fc.uint8Array({ maxLength: 2000 }), { maxLength: 40 }),
     fc.array(fc.boolean(), { maxLength: 80 }),
-  ])("any interleaving of writes and reads yields the bytes written, in order", async (chunks, yields) => {
-    const body = new MessageBody();
-    const collected = body.bytes();
-    let turn = 0;
-    for (const chunk of chunks) {
-      const wait = body.write(chunk);
-      if (wait) await wait;
-      if (yields[turn++ % Math.max(1, yields.length)]) await Promise.resolve();
-    }
-    body.end();
-    const expected = chunks.flatMap((chunk) => [...chunk]);
-    expect([...(await collected)]).toEqual(expected);
-    expect(body.size).toBe(expected.length);
-  });
+  ])(
+    "any interleaving of writes and reads yields the bytes written, in order",
+    async (chunks, yields) => {
+      const body = new MessageBody();
+      const collected = body.bytes();
+      let turn = 0;
+      for (const chunk of chunks) {
+        const wait = body.write(chunk);
+        if (wait) await wait;
+        if (yields[turn++ % Math.max(1, yields.length)]) await Promise.resolve();
+      }
+      body.end();
+      const expected = chunks.flatMap((chunk) => [...chunk]);
+      expect([...(await collected)]).toEqual(expected);
+      expect(body.size).toBe(expected.length);
+    },
+  );
 });

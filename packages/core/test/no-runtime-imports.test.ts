@@ -148,7 +148,9 @@ describe("no runtime imports in packages/core/src", () => {
 
   it("finds the sources", () => {
     expect(files.length).toBeGreaterThanOrEqual(15);
-    expect(files.some(([path]) => path.endsWith("/server-connection.ts"))).toBe(true);
+    expect(files.some(([path]) => path.endsWith("/engine/connection.ts"))).toBe(true);
+    expect(files.some(([path]) => path.includes("/engine/commands/"))).toBe(true);
+    expect(files.some(([path]) => path.includes("/syntax/"))).toBe(true);
     expect(files.some(([path]) => path.includes("/server/"))).toBe(true);
   });
 

@@ -6,7 +6,7 @@ import {
   type ProxyParseResult,
   type ProxyTlv,
   parseProxyHeader,
-} from "../src/proxy-protocol.js";
+} from "../src/syntax/proxy-protocol.js";
 
 // Sample data is taken from aiosmtpd's tests/test_proxyprotocol.py so both parsers are held to the
 // same cases.

@@ -4,7 +4,7 @@
  */
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { REPLIES } from "../src/replies.js";
+import { REPLIES } from "../src/engine/replies.js";
 import { defaultEnhancedCode, formatReply, parseReply, reply, toReply } from "../src/reply.js";
 
 describe("reply()", () => {

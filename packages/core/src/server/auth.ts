@@ -1,6 +1,6 @@
-import { encodeBase64 } from "../base64.js";
+import type { ServerConnection } from "../engine/connection.js";
 import { type Reply, type ReplyLike, toReply } from "../reply.js";
-import type { ServerConnection } from "../server-connection.js";
+import { encodeBase64 } from "../syntax/base64.js";
 import type { Handler } from "./handler.js";
 import { callHook, type ErrorLog } from "./hooks.js";
 import type { AuthMechanism } from "./mechanisms.js";

@@ -1,5 +1,5 @@
-import type { ProxyData } from "../proxy-protocol.js";
 import type { ReplyLike } from "../reply.js";
+import type { ProxyData } from "../syntax/proxy-protocol.js";
 import type { MessageBody } from "./body.js";
 import type { Envelope, Session } from "./session.js";
 import type { ServerContext } from "./smtp-options.js";

@@ -1,5 +1,5 @@
-import { encodeBase64 } from "../base64.js";
 import type { SaslContext, SaslMechanism } from "../sasl.js";
+import { encodeBase64 } from "../syntax/base64.js";
 import type { Handler } from "./handler.js";
 import type { AuthResult, LoginPassword, ServerContext } from "./smtp-options.js";
 

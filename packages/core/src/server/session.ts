@@ -1,5 +1,5 @@
-import type { EsmtpParam } from "../esmtp-params.js";
-import type { ProxyData } from "../proxy-protocol.js";
+import type { EsmtpParam } from "../syntax/esmtp-params.js";
+import type { ProxyData } from "../syntax/proxy-protocol.js";
 import type { PeerAddress, TlsInfo } from "./transport.js";
 
 /**

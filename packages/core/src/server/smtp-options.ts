@@ -1,7 +1,7 @@
-import type { LineEndingPolicy } from "../data-reader.js";
 import type { CommandSpec, Extensions } from "../options.js";
 import type { ReplyLike } from "../reply.js";
 import type { SaslMechanism } from "../sasl.js";
+import type { LineEndingPolicy } from "../syntax/data-reader.js";
 import type { Envelope, Session } from "./session.js";
 
 /**

@@ -1,8 +1,8 @@
+import { ServerConnection } from "../engine/connection.js";
 import { SmtpError } from "../errors.js";
 import type { BodyEndEvent, SmtpEvent } from "../events.js";
-import type { ProxyData } from "../proxy-protocol.js";
 import { formatReply, type Reply, type ReplyLike, toReply } from "../reply.js";
-import { ServerConnection } from "../server-connection.js";
+import type { ProxyData } from "../syntax/proxy-protocol.js";
 import { type AuthSession, authenticate } from "./auth.js";
 import { MessageBody } from "./body.js";
 import { Deadline } from "./deadline.js";
@@ -686,7 +686,7 @@ function ehloReply(lines: readonly unknown[]): string {
 
 /** What a body consumer sees when the body does not complete. */
 function bodyError(error: NonNullable<BodyEndEvent["error"]>): SmtpError {
-  if (error === ("aborted" as string)) return new SmtpError(451, "4.3.0", "Transaction aborted");
+  if (error === "aborted") return new SmtpError(451, "4.3.0", "Transaction aborted");
   return new SmtpError(552, "5.3.4", `Message refused: ${error}`);
 }
 

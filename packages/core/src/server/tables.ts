@@ -1,6 +1,6 @@
-import { type CidrMatcher, parseCidrList } from "../cidr.js";
 import { type CommandSpec, type ResolvedOptions, resolveOptions } from "../options.js";
 import type { SaslMechanism } from "../sasl.js";
+import { type CidrMatcher, parseCidrList } from "../syntax/cidr.js";
 import type { Handler } from "./handler.js";
 import {
   type AuthMechanism,

@@ -6,9 +6,10 @@
  *
  * Data is fed only when the engine asks for it (`needData`), as a transport with backpressure would.
  */
+
+import { ServerConnection } from "../../src/engine/connection.js";
 import type { SmtpEvent } from "../../src/events.js";
 import type { ConnectionOptions } from "../../src/options.js";
-import { ServerConnection } from "../../src/server-connection.js";
 
 export const ENCODER = new TextEncoder();
 const DECODER = new TextDecoder();
@@ -57,7 +58,7 @@ export type Part =
   | { readonly act: (conn: ServerConnection) => void };
 
 /**
- * Answers an event that awaits a decision: it calls respond()/challenge()/completeAuth()/runBuiltin(),
+ * Answers an event that awaits a decision: it calls accept()/challenge()/completeAuth()/runBuiltin(),
  * or returns "defer" to leave the event pending (the driver stops until `resume()`).
  */
 export type Policy = (event: SmtpEvent, conn: ServerConnection, dialog: Dialog) => void | "defer";
@@ -70,7 +71,7 @@ export const GOOD_PLAIN = "\0user\0password";
 export const GOOD_PLAIN_B64 = btoa(GOOD_PLAIN);
 
 /**
- * The default policy: `respond()` (the engine's default behaviour, aiosmtpd's "no hook"), the
+ * The default policy: `accept()` (the engine's default behaviour, aiosmtpd's "no hook"), the
  * built-in for replaced commands, and for AUTH a PLAIN check of `GOOD_PLAIN` (an empty challenge
  * when there is no initial response).
  */
@@ -85,10 +86,10 @@ export const defaultPolicy: Policy = (event, conn) => {
       return;
     case "command":
       if (event.builtin) conn.runBuiltin();
-      else conn.respond();
+      else conn.accept();
       return;
     default:
-      conn.respond();
+      conn.accept();
   }
 };
 

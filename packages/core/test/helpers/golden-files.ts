@@ -27,12 +27,12 @@ export const GOLDEN_POLICIES: Readonly<Record<string, Policy>> = {
   "lmtp-per-recipient": policy({
     rcpt: (event, conn) => {
       if (event.type === "rcpt" && event.address.startsWith("nobody@"))
-        conn.respond("550 5.1.1 No such user");
-      else conn.respond();
+        conn.reply("550 5.1.1 No such user");
+      else conn.accept();
     },
     bodyEnd: (event, conn) => {
       if (event.type !== "bodyEnd") throw new Error("unreachable");
-      conn.respond(
+      conn.replyPerRecipient(
         event.recipients.map((rcpt) =>
           rcpt.startsWith("full@")
             ? `452 4.2.2 <${rcpt}> mailbox full`
@@ -41,7 +41,7 @@ export const GOLDEN_POLICIES: Readonly<Record<string, Policy>> = {
       );
     },
   }),
-  "reject-proxy": policy({ proxyHeader: (_event, conn) => void conn.respond(false) }),
+  "reject-proxy": policy({ proxyHeader: (_event, conn) => void conn.rejectProxy() }),
 };
 
 export function policyFor(section: GoldenSection): Policy | undefined {
