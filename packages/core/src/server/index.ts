@@ -1,4 +1,5 @@
 export type { Awaitable, Handler, HookResult } from "./handler.js";
+export { type ListenTlsOptions, type RawListener, SmtpListener } from "./listener.js";
 export {
   type AuthMechanism,
   authMechanism,
@@ -25,4 +26,11 @@ export type {
   SmtpLogger,
   SmtpOptions,
 } from "./smtp-options.js";
+export {
+  peerAddress,
+  type RawSocket,
+  type RawSocketEvents,
+  SocketTransport,
+  type SocketTransportOptions,
+} from "./socket-transport.js";
 export type { ConnectionHandler, PeerAddress, SmtpTransport, TlsInfo } from "./transport.js";
