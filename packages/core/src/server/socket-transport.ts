@@ -39,7 +39,9 @@ export interface RawSocket {
    * (the transport watches the new socket's `end`/`error`/`close` and the timeout). Plaintext this
    * socket still holds may be handed to its `data` during or after the call: it is discarded.
    */
-  startTls?(): { readonly socket: RawSocket; readonly handshake: Promise<TlsInfo> };
+  readonly startTls?:
+    | (() => { readonly socket: RawSocket; readonly handshake: Promise<TlsInfo> })
+    | undefined;
 }
 
 export interface SocketTransportOptions {
