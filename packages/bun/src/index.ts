@@ -8,7 +8,14 @@ export {
   SMTP,
   type SmtpOptions,
   type SmtpTransport,
+  SocketTransport,
   type TlsInfo,
 } from "@smtpkit/core/server";
-export { BunTransport, type BunTransportOptions, type StartTlsOptions } from "./bun-transport.ts";
-export * from "./serve.ts";
+export * from "./listen.ts";
+export {
+  BunRawSocket,
+  BunTransport,
+  type BunTransportOptions,
+  bunSocket,
+  type StartTlsOptions,
+} from "./socket.ts";

@@ -409,6 +409,59 @@ export function complianceCases(options: ComplianceOptions): ComplianceCase[] {
   );
 
   add(
+    "STARTTLS injection: plaintext that arrives before the handshake is discarded unread",
+    30_000,
+    async () => {
+      const keyPair = await pem();
+      const injected = "NOOP injected\r\n";
+      let noops = 0;
+      let transport: (SmtpTransport & { discardedBytes?: number; bufferedBytes?: number }) | null =
+        null;
+      let discarded: number | undefined;
+      let release: () => void = () => undefined;
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      // Holds STARTTLS between reading it and answering, so the injected bytes come in a later
+      // read: only the transport can drop them (the engine never saw them).
+      class SlowStartTls extends SMTP {
+        override async smtpSTARTTLS(argument: string | null): Promise<void> {
+          transport = this.transport;
+          await released;
+          await super.smtpSTARTTLS(argument);
+          discarded = transport.discardedBytes;
+        }
+      }
+      const handler: Handler = {
+        handleNOOP() {
+          noops++;
+          return undefined;
+        },
+      };
+      await withServer(handler, { tls: keyPair, smtpClass: SlowStartTls }, async ({ greeted }) => {
+        const client = await greeted();
+        await client.command("EHLO before");
+        await client.send("STARTTLS\r\n");
+        await waitFor(() => transport !== null, "the server to read STARTTLS");
+        await client.send(injected);
+        await waitFor(
+          () => (transport?.bufferedBytes ?? 0) >= injected.length,
+          "the injected bytes to reach the transport",
+        );
+        release();
+        match(await client.reply(), /^220 /, "STARTTLS accepted");
+        equal(client.pending, "", "nothing after the 220");
+        await client.startTls(keyPair.cert);
+        match(await client.command("EHLO after"), /^250-mx\.compliance\.test\n/, "EHLO first");
+        match(await client.command("QUIT"), /^221 /, "QUIT");
+        equal(client.pending, "", "no stray reply");
+        equal(noops, 0, "handleNOOP calls");
+        equal(discarded, injected.length, "transport.discardedBytes");
+      });
+    },
+  );
+
+  add(
     "STARTTLS injection: plaintext sent after the 220 is never taken as commands",
     30_000,
     async () => {

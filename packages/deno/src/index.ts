@@ -8,11 +8,13 @@ export {
   SMTP,
   type SmtpOptions,
   type SmtpTransport,
+  SocketTransport,
   type TlsInfo,
 } from "@smtpkit/core/server";
+export * from "./listen.ts";
 export {
+  DenoSocket,
   DenoTransport,
   type DenoTransportOptions,
   type StartTlsOptions,
-} from "./deno-transport.ts";
-export * from "./serve.ts";
+} from "./socket.ts";

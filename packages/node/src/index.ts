@@ -7,14 +7,10 @@ export {
   SMTP,
   type SmtpOptions,
   type SmtpTransport,
+  SocketTransport,
   type TlsInfo,
   tooManyConnectionsReply,
 } from "@smtpkit/core/server";
-export {
-  NodeTransport,
-  type NodeTransportOptions,
-  type StartTlsOptions,
-} from "./node-transport.js";
 export {
   createServer,
   type HandleSocketOptions,
@@ -24,4 +20,11 @@ export {
   SmtpServer,
   serve,
   type TlsServerOptions,
-} from "./serve.js";
+} from "./listen.js";
+export {
+  NodeSocket,
+  NodeTransport,
+  type NodeTransportOptions,
+  nodeSocket,
+  type StartTlsOptions,
+} from "./socket.js";

@@ -1,5 +1,6 @@
 export { type BodyReader, type BodyReadResult, MessageBody } from "./body.js";
 export type { Awaitable, Handler, HookResult } from "./handler.js";
+export { type ListenTlsOptions, type RawListener, SmtpListener } from "./listener.js";
 export { NO_STATUS } from "./lmtp-status.js";
 export {
   type AuthMechanism,
@@ -28,4 +29,11 @@ export type {
   SmtpLogger,
   SmtpOptions,
 } from "./smtp-options.js";
+export {
+  peerAddress,
+  type RawSocket,
+  type RawSocketEvents,
+  SocketTransport,
+  type SocketTransportOptions,
+} from "./socket-transport.js";
 export type { ConnectionHandler, PeerAddress, SmtpTransport, TlsInfo } from "./transport.js";

@@ -1,18 +1,20 @@
 import * as net from "node:net";
 import { hostname as osHostname } from "node:os";
 import * as tls from "node:tls";
-import { type Handler, SessionPool, type SmtpClass, type SmtpOptions } from "@smtpkit/core/server";
-import { NodeTransport, type StartTlsOptions } from "./node-transport.js";
+import {
+  type Handler,
+  type ListenOptions,
+  type RawListener,
+  SessionPool,
+  type SmtpClass,
+  SmtpListener,
+  type SmtpOptions,
+} from "@smtpkit/core/server";
+import { NodeTransport, nodeSocket, type StartTlsOptions, tlsInfo } from "./socket.js";
 
 export type { SmtpClass } from "@smtpkit/core/server";
 
-const DEFAULT_HOST = "127.0.0.1";
-const DEFAULT_PORT = 8025;
-
-/**
- * TLS settings: a certificate and key (anything `tls.createSecureContext` takes) plus the
- * server-side handshake options.
- */
+/** TLS settings: what `tls.createSecureContext` takes plus the server-side handshake options. */
 export type TlsServerOptions = tls.SecureContextOptions & {
   /** Ask clients for a certificate (`session.ssl.peerCertificate`). */
   readonly requestCert?: boolean | undefined;
@@ -62,21 +64,7 @@ function startTlsOptions(options: TlsServerOptions | undefined): StartTlsOptions
     secureContext = tls.createSecureContext(options);
     contexts.set(options, secureContext);
   }
-  return {
-    secureContext,
-    requestCert: options.requestCert,
-    rejectUnauthorized: options.rejectUnauthorized,
-    ALPNProtocols: options.ALPNProtocols,
-    SNICallback: options.SNICallback,
-    handshakeTimeout: options.handshakeTimeout,
-  };
-}
-
-/** The core's session pool for these options: the adapter's keys removed, a host name set. */
-function poolOf(handler: Handler, options: ServeOptions & HandleSocketOptions): SessionPool {
-  const { host: _host, port: _port, path: _path, tls: _tls, smtps: _smtps, ...rest } = options;
-  const { signal: _signal, ...pool } = rest;
-  return new SessionPool(handler, { ...pool, hostname: pool.hostname ?? osHostname() });
+  return { ...options, secureContext };
 }
 
 /** What `handleSocket()` built for an options object, so its sockets share one pool. */
@@ -101,8 +89,11 @@ export function handleSocket(
   if (shared?.handler !== handler) {
     try {
       // maxConnections belongs to SmtpServer: a socket handed over is never refused.
-      const pool = poolOf(handler, { ...options, maxConnections: undefined });
-      shared = { handler, pool, startTls: startTlsOptions(options.tls) };
+      const { tls: _tls, signal: _signal, ...rest } = options as ServeOptions & HandleSocketOptions;
+      const { host: _h, port: _p, path: _u, smtps: _s, maxConnections: _m, ...pool } = rest;
+      const hostname = pool.hostname ?? osHostname();
+      const sessions = new SessionPool(handler, { ...pool, hostname });
+      shared = { handler, pool: sessions, startTls: startTlsOptions(options.tls) };
     } catch (error) {
       socket.destroy();
       return Promise.reject(error);
@@ -117,124 +108,56 @@ export function handleSocket(
  * An SMTP server on a TCP port or Unix socket, aiosmtpd's `Controller`: `createServer()` makes
  * it, `listen()` starts it, `close()` shuts it down gracefully.
  */
-export class SmtpServer implements AsyncDisposable {
+export class SmtpServer extends SmtpListener<TlsServerOptions> implements AsyncDisposable {
   /** The underlying `net.Server` (`tls.Server` with `smtps`). */
   readonly server: net.Server | tls.Server;
-  readonly #options: ServeOptions;
-  readonly #pool: SessionPool;
-  readonly #startTls: StartTlsOptions | undefined;
-  #listening = false;
-  #closing: Promise<void> | null = null;
 
   constructor(handler: Handler, options: ServeOptions = {}) {
-    if (options.path !== undefined && options.port !== undefined) {
-      throw new TypeError("give either a port or a Unix socket path, not both");
-    }
-    this.#options = options;
-    this.#pool = poolOf(handler, options); // bad options throw here
-    this.#startTls = startTlsOptions(options.tls);
-    const smtps = options.smtps;
+    super(handler, options as ListenOptions<TlsServerOptions>, osHostname); // bad options throw
+    const { path, smtps } = options;
+    const startTls = startTlsOptions(options.tls);
+    const listening = { allowHalfOpen: true, noDelay: true };
     if (smtps) {
       // tls.Server builds its own context from the options (it ignores a `secureContext`).
-      const server = tls.createServer({
-        ...smtps,
-        allowHalfOpen: true,
-        noDelay: true,
-      } as tls.TlsOptions);
-      server.on("secureConnection", (socket: tls.TLSSocket) => this.#accept(socket));
-      // A failed handshake: Node destroys the socket; nothing to answer.
-      server.on("tlsClientError", noop);
+      const server = tls.createServer({ ...smtps, ...listening } as tls.TlsOptions);
+      server.on("secureConnection", (socket: tls.TLSSocket) =>
+        this.accept(nodeSocket(socket, undefined, path), tlsInfo(socket, true, socket.authorized)),
+      );
+      server.on("tlsClientError", () => undefined); // Node destroys the socket: nothing to answer
       this.server = server;
     } else {
-      this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) =>
-        this.#accept(socket),
+      this.server = net.createServer(listening, (socket) =>
+        this.accept(nodeSocket(socket, startTls, path)),
       );
     }
     this.server.on("error", (error: Error) => {
-      if (this.#listening) this.#options.onError?.(error);
+      if (this.listening) options.onError?.(error);
     });
   }
 
-  /** The address listened on (after `listen()`), else the configured host; `""` for a Unix socket. */
-  get host(): string {
-    const address = this.server.address();
-    if (address !== null && typeof address === "object") return address.address;
-    if (this.#options.path !== undefined) return "";
-    return this.#options.host ?? DEFAULT_HOST;
-  }
-
-  /** The port listened on (the real one after `listen()` with port 0); 0 for a Unix socket. */
-  get port(): number {
-    const address = this.server.address();
-    if (address !== null && typeof address === "object") return address.port;
-    if (this.#options.path !== undefined) return 0;
-    return this.#options.port ?? DEFAULT_PORT;
-  }
-
-  get path(): string | undefined {
-    return this.#options.path;
-  }
-
-  /** Sessions open now (refused connections do not count). */
-  get connections(): number {
-    return this.#pool.size;
-  }
-
-  get listening(): boolean {
-    return this.server.listening;
-  }
-
-  /** Starts listening; resolves once bound (rejects on EADDRINUSE and the like). */
-  listen(): Promise<this> {
-    if (this.#closing) return Promise.reject(new Error("the server is closed"));
-    if (this.server.listening) return Promise.resolve(this);
+  protected bind(): Promise<RawListener> {
+    const server = this.server;
     return new Promise((resolve, reject) => {
-      const server = this.server;
-      const onError = (error: Error): void => {
-        server.off("listening", onListening);
-        reject(error);
-      };
+      server.once("error", reject);
+      const { path, port = 8025, host = "127.0.0.1" } = this.options;
       const onListening = (): void => {
-        server.off("error", onError);
-        this.#listening = true;
-        resolve(this);
+        server.off("error", reject);
+        const address = server.address();
+        resolve({
+          address:
+            typeof address === "object" && address
+              ? { host: address.address, port: address.port }
+              : null,
+          close: () => new Promise((done) => server.close(() => done())),
+        });
       };
-      server.once("error", onError);
-      server.once("listening", onListening);
-      const path = this.#options.path;
-      if (path !== undefined) server.listen(path);
-      else server.listen(this.#options.port ?? DEFAULT_PORT, this.#options.host ?? DEFAULT_HOST);
+      if (path !== undefined) server.listen(path, onListening);
+      else server.listen(port, host, onListening);
     });
-  }
-
-  /**
-   * Graceful shutdown: stops accepting, asks every session to finish (`SMTP.shutdown()`: idle
-   * ones get 421 at once, a transaction in progress completes first), and after `timeout`
-   * milliseconds (default `closeTimeout`) aborts the rest and destroys their sockets. Resolves
-   * when every connection is closed. Idempotent.
-   */
-  close(options: { timeout?: number } = {}): Promise<void> {
-    this.#closing ??= this.#shutdown(options);
-    return this.#closing;
   }
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
-  }
-
-  async #shutdown(options: { timeout?: number }): Promise<void> {
-    const server = this.server;
-    const stopped = server.listening
-      ? new Promise<void>((resolve) => server.close(() => resolve()))
-      : Promise.resolve();
-    this.#listening = false;
-    await this.#pool.close(options);
-    await stopped;
-  }
-
-  #accept(socket: net.Socket): void {
-    const unixPath = this.#options.path;
-    void this.#pool.serve(new NodeTransport(socket, { startTls: this.#startTls, unixPath }));
   }
 }
 
@@ -251,5 +174,3 @@ export function serve(handler: Handler, options: ServeOptions = {}): Promise<Smt
     return Promise.reject(error);
   }
 }
-
-function noop(): void {}
