@@ -12,7 +12,7 @@ const post = (method, params) =>
 export const SIZE_LIMIT = 33_554_432;
 
 /** Counters the handler updates; read back over IPC to cross-check the load generator. */
-export const counters = { messages: 0, bytes: 0, rejected: 0 };
+export const counters = { messages: 0, bytes: 0, recipients: 0, rejected: 0 };
 
 /** Largest process.memoryUsage() figures seen (sampled every 50 ms): is a peak heap or buffers? */
 const peaks = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };

@@ -12,7 +12,7 @@ const server = new SMTPServer({
   disableReverseLookup: true,
   logger: false,
   maxClients: 10_000,
-  onData(stream, _session, callback) {
+  onData(stream, session, callback) {
     let bytes = 0;
     stream.on("data", (chunk) => {
       bytes += chunk.length;
@@ -27,6 +27,7 @@ const server = new SMTPServer({
       }
       counters.messages++;
       counters.bytes += bytes;
+      counters.recipients += session.envelope.rcptTo.length;
       callback();
     });
   },
