@@ -37,7 +37,7 @@ async function abortThenDeliver(port: number, ender: string, index: number): Pro
     expect(await client.command("EHLO client.example")).toMatch(/^250[ -]/);
     expect(await client.command("MAIL FROM:<a@example.com>")).toMatch(/^250 /);
     expect(await client.command("RCPT TO:<b@example.com>")).toMatch(/^250 /);
-    expect(await client.command(`BDAT 12\r\nSubject: par`)).toMatch(/^250 /);
+    expect(await client.command("BDAT 14\r\nSubject: par")).toMatch(/^250 /);
     expect(await client.command(ender)).toMatch(/^250[ -]/);
     expect(await client.command("MAIL FROM:<a@example.com>")).toMatch(/^250 /);
     expect(await client.command("RCPT TO:<b@example.com>")).toMatch(/^250 /);
@@ -80,7 +80,7 @@ describe("TestServer_bdatResetEndsBody", () => {
       await client.command("EHLO client.example");
       await client.command("MAIL FROM:<a@example.com>");
       await client.command("RCPT TO:<b@example.com>");
-      expect(await client.command("BDAT 5\r\nSubje")).toMatch(/^250 /);
+      expect(await client.command("BDAT 7\r\nSubje")).toMatch(/^250 /);
       client.destroy();
     }
     await eventually(() => server.connections === 0);
