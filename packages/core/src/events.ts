@@ -43,6 +43,25 @@ export interface Paused {
 export const NEED_DATA: NeedData = Object.freeze({ type: "needData" });
 export const PAUSED: Paused = Object.freeze({ type: "paused" });
 
+/**
+ * The events that wait for the program's decision (a `bodyEnd` does too when it has no error);
+ * the others are information.
+ */
+export const AWAITS_DECISION: ReadonlySet<SmtpEvent["type"]> = new Set<SmtpEvent["type"]>([
+  "proxyHeader",
+  "hello",
+  "mail",
+  "rcpt",
+  "rset",
+  "noop",
+  "quit",
+  "vrfy",
+  "auth",
+  "authResponse",
+  "command",
+  "startTls",
+]);
+
 /** A PROXY header arrived. Awaits a decision: `accept()` continues with the greeting, `rejectProxy()` closes. */
 export interface ProxyHeaderEvent {
   readonly type: "proxyHeader";

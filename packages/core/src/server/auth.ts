@@ -85,3 +85,12 @@ function finishWithReply(auth: AuthSession, value: ReplyLike | Reply | null | un
 function base64Arg(bytes: Uint8Array): string {
   return bytes.length === 0 ? "=" : encodeBase64(bytes);
 }
+
+/** The bytes of a `334` challenge: `encodeToB64 = false` means the text is already base64. */
+export function challengeBytes(challenge: string | Uint8Array, encodeToB64: boolean): Uint8Array {
+  if (encodeToB64) return typeof challenge === "string" ? ENCODER.encode(challenge) : challenge;
+  const text = typeof challenge === "string" ? challenge : new TextDecoder().decode(challenge);
+  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+}
+
+const ENCODER = new TextEncoder();

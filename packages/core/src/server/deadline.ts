@@ -12,6 +12,14 @@
  * One timer serves the whole session; it is re-armed only when it fires early or a shorter wait
  * begins, so a busy session costs no timer churn.
  */
+import type { SmtpOptions } from "./smtp-options.js";
+
+const DEFAULT_TIMEOUT_SECONDS = 300;
+/** RFC 5321 §4.5.3.2.5: 3 minutes for each data block. */
+const DEFAULT_DATA_TIMEOUT_SECONDS = 180;
+/** Postfix's `smtpd_min_data_rate` default, bytes per second. */
+const DEFAULT_MIN_DATA_RATE = 500;
+
 export class Deadline {
   /** When the current wait must end, in ms since the epoch; 0 when not waiting. */
   #at = 0;
@@ -23,6 +31,20 @@ export class Deadline {
   #stopped = false;
 
   constructor(private readonly expire: () => void) {}
+
+  /**
+   * The server is about to wait for the client in this engine phase: a body, the PROXY header, or
+   * a command line (or AUTH answer), of which `partial` says part is already buffered.
+   */
+  wait(phase: string, o: SmtpOptions, partial: boolean): void {
+    if (phase === "data" || phase === "bdat") {
+      this.waitForBody(o.dataTimeout ?? DEFAULT_DATA_TIMEOUT_SECONDS);
+    } else if (phase === "proxy") {
+      this.waitFor(o.proxyProtocolTimeout ?? DEFAULT_TIMEOUT_SECONDS);
+    } else {
+      this.waitForCommand(o.timeout ?? DEFAULT_TIMEOUT_SECONDS, partial);
+    }
+  }
 
   /**
    * The server is about to wait for a command line. `partial` means part of the line is already
@@ -46,10 +68,11 @@ export class Deadline {
   }
 
   /** A wait ended with `bytes` received; inside a body they buy time at the minimum rate. */
-  received(bytes: number, minDataRate: number, dataTimeoutSeconds: number): void {
+  received(bytes: number, o: SmtpOptions): void {
     this.#at = 0;
+    const minDataRate = o.minDataRate ?? DEFAULT_MIN_DATA_RATE;
     if (!this.#inBody || minDataRate <= 0) return;
-    const cap = Date.now() + dataTimeoutSeconds * 1000;
+    const cap = Date.now() + (o.dataTimeout ?? DEFAULT_DATA_TIMEOUT_SECONDS) * 1000;
     this.#recordAt = Math.min(this.#recordAt + (bytes / minDataRate) * 1000, cap);
   }
 

@@ -1,5 +1,5 @@
 import { SmtpError } from "../errors.js";
-import { type Reply, type ReplyLike, toReply } from "../reply.js";
+import { formatReply, type Reply, type ReplyLike, toReply } from "../reply.js";
 import type { Handler } from "./handler.js";
 
 /**
@@ -67,7 +67,13 @@ export async function failure(error: unknown, handler: Handler, log: ErrorLog): 
  */
 export function replyOf(value: unknown): Reply | null {
   if (value === undefined || value === null) return null;
+  // `handleEHLO` may return its reply as a list of lines (`"250-..."` strings or replies).
+  if (Array.isArray(value)) return toReply(value.map(lineOf).join("\r\n"));
   return toReply(value as ReplyLike);
+}
+
+function lineOf(line: unknown): string {
+  return typeof line === "string" ? line : formatReply(toReply(line as Reply)).trimEnd();
 }
 
 /** aiosmtpd's description of an exception as a reply. */

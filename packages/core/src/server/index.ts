@@ -1,4 +1,5 @@
 export { type BodyReader, type BodyReadResult, MessageBody } from "./body.js";
+export { syntax } from "./command-syntax.js";
 export type { Awaitable, Handler, HookResult } from "./handler.js";
 export { type ListenTlsOptions, type RawListener, SmtpListener } from "./listener.js";
 export { NO_STATUS } from "./lmtp-status.js";
@@ -18,8 +19,9 @@ export {
   SessionPool,
   type SessionPoolOptions,
   type SmtpClass,
+  tooManyConnectionsReply,
 } from "./session-pool.js";
-export { SMTP, syntax, tooManyConnectionsReply } from "./smtp.js";
+export { SMTP } from "./smtp.js";
 export type {
   Authenticator,
   AuthResult,

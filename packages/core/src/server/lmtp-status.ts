@@ -1,4 +1,7 @@
+import type { ServerConnection } from "../engine/connection.js";
 import { type Reply, toReply } from "../reply.js";
+import type { Handler } from "./handler.js";
+import { type ErrorLog, failure, type Outcome } from "./hooks.js";
 
 /** What a recipient without a status of its own gets: temporary, so the client tries it again. */
 export const NO_STATUS: Reply = Object.freeze({
@@ -47,4 +50,27 @@ export function recipientReplies(
       ? null
       : `LMTP body hook gave ${value.length} replies for ${count} recipients (${problems.join(", ")})`;
   return { replies, problem };
+}
+
+/** Answers an LMTP body: exactly one reply per accepted recipient; returns the first code. */
+export async function answerRecipients(
+  connection: ServerConnection,
+  outcome: Outcome,
+  count: number,
+  handler: Handler,
+  logError: ErrorLog,
+): Promise<number> {
+  let value: unknown = outcome.error ?? outcome.value;
+  if (value === undefined || value === null) return connection.accept();
+  let replies: Reply[];
+  try {
+    const collected = recipientReplies(value, count);
+    if (collected.problem) logError(collected.problem);
+    replies = collected.replies;
+  } catch (error) {
+    // A single value that is not a reply: the hook's failure, for every recipient.
+    value = await failure(error, handler, logError);
+    replies = recipientReplies(value, count).replies;
+  }
+  return connection.replyPerRecipient(replies);
 }

@@ -1,5 +1,6 @@
+import { formatReply, toReply } from "../reply.js";
 import type { Handler } from "./handler.js";
-import { SMTP, tooManyConnectionsReply } from "./smtp.js";
+import { SMTP } from "./smtp.js";
 import type { SmtpOptions } from "./smtp-options.js";
 import type { SmtpTransport } from "./transport.js";
 
@@ -220,3 +221,10 @@ async function settles(promise: Promise<unknown>, ms: number): Promise<boolean> 
     clearTimeout(timer);
   }
 }
+
+/** The bytes a transport sends to a connection it refuses because the server is full. */
+export function tooManyConnectionsReply(hostname: string): Uint8Array {
+  return ENCODER.encode(formatReply(toReply(`421 4.7.0 ${hostname} Error: too many connections`)));
+}
+
+const ENCODER = new TextEncoder();

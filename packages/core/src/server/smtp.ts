@@ -1,79 +1,29 @@
 import { ServerConnection } from "../engine/connection.js";
 import { SmtpError } from "../errors.js";
-import type { BodyEndEvent, SmtpEvent } from "../events.js";
-import { formatReply, type Reply, type ReplyLike, toReply } from "../reply.js";
+import { AWAITS_DECISION, type BodyEndEvent, type SmtpEvent } from "../events.js";
+import type { Reply, ReplyLike } from "../reply.js";
 import type { ProxyData } from "../syntax/proxy-protocol.js";
-import { type AuthSession, authenticate } from "./auth.js";
-import { MessageBody } from "./body.js";
+import { authenticate, challengeBytes } from "./auth.js";
 import { Deadline } from "./deadline.js";
 import type { Handler } from "./handler.js";
 import { callHook, failure, NO_HOOK, type Outcome, replyOf } from "./hooks.js";
-import { recipientReplies } from "./lmtp-status.js";
+import { answerRecipients } from "./lmtp-status.js";
 import { describeEvent, type LogLevel, logLine } from "./log.js";
 import { saslContext } from "./mechanisms.js";
+import { bodyError, MessageReception } from "./message.js";
 import { Envelope, Session } from "./session.js";
 import type { ServerContext, SmtpOptions } from "./smtp-options.js";
-import { engineOptions, type ServerTables, serverTables } from "./tables.js";
+import { availableMechanisms, engineOptions, type ServerTables, serverTables } from "./tables.js";
+import { before, isPositive, recordHello, recordMail, recordRcpt } from "./transaction.js";
 import type { SmtpTransport } from "./transport.js";
 
 const EMPTY = new Uint8Array(0);
-const ENCODER = new TextEncoder();
-const DEFAULT_TIMEOUT_SECONDS = 300;
-/** RFC 5321 §4.5.3.2.5: 3 minutes for each data block. */
-const DEFAULT_DATA_TIMEOUT_SECONDS = 180;
-/** Postfix's `smtpd_min_data_rate` default, bytes per second. */
-const DEFAULT_MIN_DATA_RATE = 500;
 
-/** A body being received: the stream its hook reads, and the hook's settling outcome. */
-interface BodyInProgress {
-  /** `null` when no hook reads the body. */
-  readonly body: MessageBody | null;
-  readonly hook: Promise<Outcome> | null;
-  /** `decodeData` without SMTPUTF8: a byte above 127 was seen (aiosmtpd's strict ASCII mode). */
-  nonAscii: boolean;
-}
-
-type HookName =
-  | "handlePROXY"
-  | "handleHELO"
-  | "handleEHLO"
-  | "handleMAIL"
-  | "handleRCPT"
-  | "handleRSET"
-  | "handleNOOP"
-  | "handleQUIT"
-  | "handleVRFY"
-  | "handleSTARTTLS";
-
-/** Events that wait for the program's decision; the others are information. */
-const DECISIONS: ReadonlySet<SmtpEvent["type"]> = new Set([
-  "proxyHeader",
-  "hello",
-  "mail",
-  "rcpt",
-  "rset",
-  "noop",
-  "quit",
-  "vrfy",
-  "auth",
-  "command",
-  "startTls",
-]);
-
-/** Marks a method as a command's `HELP` text, aiosmtpd's `@syntax` (works as a decorator or a call). */
-export function syntax(text: string, extended?: string) {
-  return (target: unknown, _context?: unknown, descriptor?: { value?: unknown }): void => {
-    // Standard decorators pass (method, context); legacy ones (prototype, key, descriptor).
-    const method = descriptor?.value ?? (typeof target === "function" ? target : undefined);
-    if (typeof method === "function")
-      Object.assign(method, { syntax: text, extendedSyntax: extended });
-  };
-}
-
-/** The bytes a transport sends to a connection it refuses because the server is full. */
-export function tooManyConnectionsReply(hostname: string): Uint8Array {
-  return ENCODER.encode(formatReply(toReply(`421 4.7.0 ${hostname} Error: too many connections`)));
-}
+/** The hooks called as `(server, session, envelope, ...args, signal)`. */
+type HookName = Exclude<
+  keyof Handler,
+  "handleDATA" | "handleDATAStream" | "handleAUTH" | "handleException"
+>;
 
 /**
  * One SMTP (or LMTP) session, aiosmtpd's `SMTP` class: it drives the sans-IO engine over an
@@ -98,7 +48,7 @@ export class SMTP implements ServerContext {
   private controller: AbortController | null = null;
   /** Tables every connection of this server shares (mechanisms, commands, engine options). */
   private readonly tables: ServerTables;
-  private body: BodyInProgress | null = null;
+  private body: MessageReception | null = null;
   private draining = false;
   private closed = false;
   /** Set by the built-in command methods so an override knows the engine answered. */
@@ -123,7 +73,6 @@ export class SMTP implements ServerContext {
     return this.controller.signal;
   }
 
-  // ---------------------------------------------------------------------------------------------
   // Life cycle.
 
   /** Serves one connection until it ends. Never rejects. */
@@ -159,7 +108,7 @@ export class SMTP implements ServerContext {
     } finally {
       this.deadline.stop();
       this.closed = true;
-      this.failBody(new SmtpError(421, "4.4.0", "Connection closed"));
+      this.body?.abandon(new SmtpError(421, "4.4.0", "Connection closed"));
       this.controller?.abort(new Error("connection closed"));
       try {
         await this.flush();
@@ -183,7 +132,6 @@ export class SMTP implements ServerContext {
     this.closeSoon();
   }
 
-  // ---------------------------------------------------------------------------------------------
   // aiosmtpd's helpers for hooks and commands.
 
   /** Sends a reply now (aiosmtpd's `push`). */
@@ -201,15 +149,8 @@ export class SMTP implements ServerContext {
     challenge: string | Uint8Array,
     encodeToB64 = true,
   ): Promise<Uint8Array | null> {
-    let bytes: Uint8Array;
-    if (!encodeToB64) {
-      const text = typeof challenge === "string" ? challenge : new TextDecoder().decode(challenge);
-      bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
-    } else {
-      bytes = typeof challenge === "string" ? ENCODER.encode(challenge) : challenge;
-    }
     const conn = this.connection;
-    conn.challenge(bytes);
+    conn.challenge(challengeBytes(challenge, encodeToB64));
     for (;;) {
       const event = conn.nextEvent();
       if (event.type === "needData") {
@@ -230,7 +171,6 @@ export class SMTP implements ServerContext {
     return new Envelope();
   }
 
-  // ---------------------------------------------------------------------------------------------
   // Built-in commands, overridable. An override calls `super.smtpVERB(argument)` for the default.
 
   async smtpHELO(_argument: string | null): Promise<ReplyLike | void> {
@@ -292,11 +232,11 @@ export class SMTP implements ServerContext {
       const event = conn.nextEvent();
       if (event.type === "needData" || event.type === "closed" || event.type === "paused") return;
       await this.dispatch(event);
-      if (DECISIONS.has(event.type) || (event.type === "bodyEnd" && event.error === null)) return;
+      if (AWAITS_DECISION.has(event.type) || (event.type === "bodyEnd" && event.error === null))
+        return;
     }
   }
 
-  // ---------------------------------------------------------------------------------------------
   // Events.
 
   /**
@@ -313,16 +253,13 @@ export class SMTP implements ServerContext {
         return this.proxyHeader(event.proxy);
       case "hello": {
         this.envelope = this.createEnvelope();
-        const before = this.session.hostName;
+        const was = before(this.session, this.envelope);
         const outcome =
           event.verb === "HELO"
             ? this.hook("handleHELO", event.hostname)
             : this.hook("handleEHLO", event.hostname, [...event.responses]);
         return this.decide(outcome, (code) => {
-          // A hook may have recorded the host name itself.
-          if (!isPositive(code) || this.session.hostName !== before) return;
-          this.session.hostName = event.hostname;
-          this.session.extendedSmtp = event.extended;
+          if (isPositive(code)) recordHello(this.session, event, was);
         });
       }
       case "mail": {
@@ -330,36 +267,23 @@ export class SMTP implements ServerContext {
           ? this.hook("handleMAIL", event.address, [...event.options])
           : NO_HOOK;
         return this.decide(outcome, (code) => {
-          if (!isPositive(code)) return;
-          const envelope = this.envelope;
-          // A hook may have recorded the sender itself (aiosmtpd's handlers do).
-          if (envelope.mailFrom === null) envelope.mailFrom = event.address;
-          if (envelope.mailOptions.length === 0) envelope.mailOptions.push(...event.options);
-          envelope.mailParams = [...event.params];
-          envelope.smtpUtf8 = event.smtpUtf8;
+          if (isPositive(code)) recordMail(this.envelope, event);
         });
       }
       case "rcpt": {
-        const before = this.envelope.rcptTos.length;
+        const was = before(this.session, this.envelope);
         const outcome = this.handler.handleRCPT
           ? this.hook("handleRCPT", event.address, [...event.options])
           : NO_HOOK;
         return this.decide(outcome, (code) => {
-          if (!isPositive(code) || this.envelope.rcptTos.length !== before) return;
-          this.envelope.rcptTos.push(event.address);
-          this.envelope.rcptOptions.push(...event.options);
-          this.envelope.rcptParams.push([...event.params]);
+          if (isPositive(code)) recordRcpt(this.envelope, event, was);
         });
       }
       case "dataStart":
-        this.startBody();
+        this.body = new MessageReception(this, this.handler, this.logError);
         return;
-      case "bodyChunk": {
-        const body = this.body;
-        if (!body) return;
-        if (this.strictAscii && !body.nonAscii) body.nonAscii = hasNonAscii(event.data);
-        return body.body?.write(event.data);
-      }
+      case "bodyChunk":
+        return this.body?.write(event.data);
       case "bodyEnd":
         return this.endBody(event);
       case "rset":
@@ -374,7 +298,17 @@ export class SMTP implements ServerContext {
       case "startTls":
         return this.startTls();
       case "auth":
-        return authenticate(this.authSession(), event.mechanism, event.initialResponse);
+        return authenticate(
+          {
+            server: this,
+            handler: this.handler,
+            connection: conn,
+            mechanisms: this.tables.mechanisms,
+            logError: this.logError,
+          },
+          event.mechanism,
+          event.initialResponse,
+        );
       case "command":
         return this.runCommand(event.verb, event.argument, event.builtin);
       case "rejected":
@@ -406,8 +340,7 @@ export class SMTP implements ServerContext {
     const conn = this.connection;
     let reply: Reply | null;
     try {
-      const value = Array.isArray(outcome.value) ? ehloReply(outcome.value) : outcome.value;
-      reply = outcome.error ?? replyOf(value);
+      reply = outcome.error ?? replyOf(outcome.value);
     } catch (error) {
       // A hook returned something that is not a reply: that is the hook's failure.
       return failure(error, this.handler, this.logError).then((r) => this.sent(conn.reply(r)));
@@ -445,107 +378,28 @@ export class SMTP implements ServerContext {
     );
   }
 
-  // ---------------------------------------------------------------------------------------------
-  // Bodies. `handleDATA` is a consumer of the same stream as `handleDATAStream`: it collects the
-  // body, then runs.
-
-  private startBody(): void {
-    const h = this.handler;
-    const read = h.handleDATAStream
-      ? (body: MessageBody) =>
-          h.handleDATAStream?.(this, this.session, this.envelope, body, this.signal)
-      : h.handleDATA
-        ? (body: MessageBody) => this.collectForHandleData(body)
-        : null;
-    // Nobody reads it: chunks are dropped (only the strict ASCII check looks at them).
-    if (read === null) {
-      if (this.strictAscii) this.body = { body: null, hook: null, nonAscii: false };
-      return;
-    }
-    const body = new MessageBody();
-    const hook = Promise.resolve(callHook(() => read(body), h, this.logError)).then((outcome) => {
-      // A hook that returned early will not read the rest: stop feeding it.
-      body.abandon();
-      return outcome;
-    });
-    this.body = { body, hook, nonAscii: false };
-  }
-
-  private async collectForHandleData(body: MessageBody): Promise<unknown> {
-    const content = await body.bytes();
-    this.envelope.originalContent = content;
-    this.envelope.content = this.options.decodeData
-      ? new TextDecoder("utf-8").decode(content)
-      : content;
-    return this.handler.handleDATA?.(this, this.session, this.envelope, this.signal);
-  }
+  // Bodies.
 
   private async endBody(event: BodyEndEvent): Promise<void> {
-    const current = this.body;
+    const reception = this.body;
     this.body = null;
     if (event.error !== null) {
-      // The engine has answered the limit (or the transaction was ended without a body reply):
-      // the consumer learns the body failed, and may clean up before the session goes on.
-      current?.body?.fail(bodyError(event.error));
-      if (current?.hook) await current.hook;
+      // The engine has answered the limit (or the transaction ended without a body reply): the
+      // reader learns the body failed and may clean up before the session goes on.
+      await reception?.fail(bodyError(event.error));
       this.envelope = this.createEnvelope();
       return;
     }
-    let outcome: Outcome = NO_HOOK;
-    if (current?.nonAscii) {
-      // aiosmtpd refuses a non-ASCII body in strict ASCII mode, hook or not.
-      current.body?.fail(new SmtpError(500, "5.6.7", "Error: strict ASCII mode"));
-      if (current.hook) await current.hook;
-      outcome = { value: undefined, error: this.strictAsciiReply() };
-    } else if (current?.body && current.hook) {
-      current.body.end();
-      outcome = await current.hook;
-    }
-    if (this.options.lmtp) await this.answerRecipients(outcome, event.recipients.length);
-    else await this.answer(outcome);
+    const outcome = reception ? await reception.complete() : NO_HOOK;
+    if (this.options.lmtp) {
+      const count = event.recipients.length;
+      this.sent(
+        await answerRecipients(this.connection, outcome, count, this.handler, this.logError),
+      );
+    } else await this.answer(outcome);
     this.envelope = this.createEnvelope();
   }
 
-  /** LMTP: exactly one reply per accepted recipient, whatever the hook returned. */
-  private async answerRecipients(outcome: Outcome, count: number): Promise<void> {
-    const conn = this.connection;
-    let value: unknown = outcome.error ?? outcome.value;
-    if (value === undefined || value === null) {
-      this.sent(conn.accept());
-      return;
-    }
-    let replies: Reply[];
-    try {
-      const collected = recipientReplies(value, count);
-      if (collected.problem) this.logError(collected.problem);
-      replies = collected.replies;
-    } catch (error) {
-      value = await failure(error, this.handler, this.logError);
-      replies = recipientReplies(value, count).replies;
-    }
-    this.sent(conn.replyPerRecipient(replies));
-  }
-
-  private failBody(error: unknown): void {
-    this.body?.body?.fail(error);
-  }
-
-  /** `decodeData` without SMTPUTF8 accepts only ASCII bodies (aiosmtpd). */
-  private get strictAscii(): boolean {
-    return this.options.decodeData === true && this.options.enableSmtpUtf8 !== true;
-  }
-
-  private strictAsciiReply(): Reply {
-    const o = this.options;
-    const enhanced = o.lmtp || (o.extensions?.enhancedStatusCodes ?? true);
-    return {
-      code: 500,
-      enhanced: enhanced ? "5.6.7" : undefined,
-      lines: ["Error: strict ASCII mode"],
-    };
-  }
-
-  // ---------------------------------------------------------------------------------------------
   // STARTTLS and AUTH.
 
   private async startTls(): Promise<void> {
@@ -571,28 +425,12 @@ export class SMTP implements ServerContext {
     this.offerMechanisms();
   }
 
-  private authSession(): AuthSession {
-    return {
-      server: this,
-      handler: this.handler,
-      connection: this.connection,
-      mechanisms: this.tables.mechanisms,
-      logError: this.logError,
-    };
-  }
-
   /** Tells the engine which mechanisms can run on this connection as it is now. */
   private offerMechanisms(): void {
-    const { conditional, mechanisms } = this.tables;
-    if (conditional.size === 0) return;
-    const context = saslContext(this);
-    const names = [...mechanisms.keys()].filter(
-      (name) => conditional.get(name)?.available?.(context) ?? true,
-    );
-    this.connection.offerMechanisms(names);
+    const names = availableMechanisms(this.tables, saslContext(this));
+    if (names) this.connection.offerMechanisms(names);
   }
 
-  // ---------------------------------------------------------------------------------------------
   // Added commands.
 
   private async runCommand(verb: string, argument: string | null, builtin: boolean): Promise<void> {
@@ -612,7 +450,6 @@ export class SMTP implements ServerContext {
     if (this.connection.phase === "reply") await this.answer(outcome);
   }
 
-  // ---------------------------------------------------------------------------------------------
   // Waiting for the client.
 
   /**
@@ -622,23 +459,11 @@ export class SMTP implements ServerContext {
    */
   private async fill(): Promise<void> {
     const conn = this.connection;
-    const o = this.options;
-    const phase = conn.phase;
-    if (phase === "data" || phase === "bdat") {
-      this.deadline.waitForBody(o.dataTimeout ?? DEFAULT_DATA_TIMEOUT_SECONDS);
-    } else if (phase === "proxy") {
-      this.deadline.waitFor(o.proxyProtocolTimeout ?? DEFAULT_TIMEOUT_SECONDS);
-    } else {
-      this.deadline.waitForCommand(o.timeout ?? DEFAULT_TIMEOUT_SECONDS, conn.bufferedBytes > 0);
-    }
+    this.deadline.wait(conn.phase, this.options, conn.bufferedBytes > 0);
     const out = conn.dataToSend();
     if (out.length > 0) await this.transport.write(out);
     const data = await this.transport.read();
-    this.deadline.received(
-      data?.length ?? 0,
-      o.minDataRate ?? DEFAULT_MIN_DATA_RATE,
-      o.dataTimeout ?? DEFAULT_DATA_TIMEOUT_SECONDS,
-    );
+    this.deadline.received(data?.length ?? 0, this.options);
     if (!this.closed) conn.receiveData(data ?? EMPTY);
   }
 
@@ -654,7 +479,7 @@ export class SMTP implements ServerContext {
   /** Sends what is queued and closes the transport; a pending read() then sees end of input. */
   private closeSoon(): void {
     this.closed = true;
-    this.failBody(new SmtpError(421, "4.4.2", "Connection closed"));
+    this.body?.abandon(new SmtpError(421, "4.4.2", "Connection closed"));
     void this.flush()
       .catch(() => undefined)
       .then(() => this.transport.close())
@@ -669,28 +494,4 @@ export class SMTP implements ServerContext {
     const data = this.connection?.dataToSend();
     if (data && data.length > 0) await this.transport.write(data);
   }
-}
-
-function isPositive(code: number): boolean {
-  return code >= 200 && code < 300;
-}
-
-/** `handleEHLO` may return the reply as a list of lines (`"250-..."` strings or replies). */
-function ehloReply(lines: readonly unknown[]): string {
-  return lines
-    .map((line) =>
-      typeof line === "string" ? line : formatReply(toReply(line as Reply)).trimEnd(),
-    )
-    .join("\r\n");
-}
-
-/** What a body consumer sees when the body does not complete. */
-function bodyError(error: NonNullable<BodyEndEvent["error"]>): SmtpError {
-  if (error === "aborted") return new SmtpError(451, "4.3.0", "Transaction aborted");
-  return new SmtpError(552, "5.3.4", `Message refused: ${error}`);
-}
-
-function hasNonAscii(data: Uint8Array): boolean {
-  for (let i = 0; i < data.length; i++) if ((data[i] as number) > 127) return true;
-  return false;
 }

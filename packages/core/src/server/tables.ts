@@ -1,5 +1,5 @@
 import { type CommandSpec, type ResolvedOptions, resolveOptions } from "../options.js";
-import type { SaslMechanism } from "../sasl.js";
+import type { SaslContext, SaslMechanism } from "../sasl.js";
 import { type CidrMatcher, parseCidrList } from "../syntax/cidr.js";
 import type { Handler } from "./handler.js";
 import {
@@ -170,4 +170,13 @@ function buildTables(
   const trust =
     options.proxyTrust && options.proxyTrust.length > 0 ? parseCidrList(options.proxyTrust) : null;
   return { mechanisms, safeWithoutTls, conditional, commands, specs, trust, resolved: new Map() };
+}
+
+/** The mechanisms that can run on this connection now; `null` when none depends on it. */
+export function availableMechanisms(tables: ServerTables, context: SaslContext): string[] | null {
+  const { conditional, mechanisms } = tables;
+  if (conditional.size === 0) return null;
+  return [...mechanisms.keys()].filter(
+    (name) => conditional.get(name)?.available?.(context) ?? true,
+  );
 }
