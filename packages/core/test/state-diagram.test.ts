@@ -4,6 +4,7 @@
  * (scripts/state-diagram.mjs prints them from the build); this keeps the README true.
  */
 import { describe, expect, it } from "vitest";
+import rootReadme from "../../../README.md?raw";
 import readme from "../README.md?raw";
 import { commandTable, stateDiagram, TRANSITIONS } from "../src/engine/states.js";
 
@@ -21,6 +22,11 @@ describe("packages/core/README.md Engine section", () => {
 
   it("the Mermaid diagram is the generated one", () => {
     expect(block(readme, "```mermaid\n", "```")).toBe(stateDiagram());
+  });
+
+  it("the repository README's Architecture diagram is the generated one too", () => {
+    expect(rootReadme).toMatch(/^## Architecture$/m);
+    expect(block(rootReadme, "```mermaid\n", "```")).toBe(stateDiagram());
   });
 
   // Biome pads Markdown tables; compare cell contents.
