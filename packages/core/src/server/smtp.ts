@@ -18,6 +18,8 @@ import { before, isPositive, recordHello, recordMail, recordRcpt } from "./trans
 import type { SmtpTransport } from "./transport.js";
 
 const EMPTY = new Uint8Array(0);
+/** The signal's reason when a session ends; one object, not a stack trace per connection. */
+const CONNECTION_CLOSED = Object.freeze(new Error("connection closed"));
 
 /** The hooks called as `(server, session, envelope, ...args, signal)`. */
 type HookName = Exclude<
@@ -109,7 +111,7 @@ export class SMTP implements ServerContext {
       this.deadline.stop();
       this.closed = true;
       this.body?.abandon(new SmtpError(421, "4.4.0", "Connection closed"));
-      this.controller?.abort(new Error("connection closed"));
+      this.controller?.abort(CONNECTION_CLOSED);
       try {
         await this.flush();
       } catch {
