@@ -80,6 +80,14 @@ export const REPLIES = {
   bdatAfterData: r(503, "5.5.1", "Error: BDAT and DATA cannot be mixed"),
   commandNoReply: r(451, "4.3.0", "Error: the command produced no reply"),
   internalError: r(451, "4.3.0", "Error: internal error"),
+  // Replies the server layer sends (src/server), kept here so one file holds every text.
+  authTemporaryFailure: r(454, "4.7.0", "Temporary authentication failure", true),
+  noDeliveryStatus: r(451, "4.3.0", "Error: no delivery status for this recipient", true),
+  strictAsciiBody: r(500, "5.6.7", "Error: strict ASCII mode"),
+  // `{host}` is the server's host name (see `hostReply`).
+  shuttingDown: r(421, "4.3.2", "{host} Service shutting down", true),
+  timeout: r(421, "4.4.2", "{host} Error: timeout exceeded", true),
+  tooManyConnections: r(421, "4.7.0", "{host} Error: too many connections", true),
   retValue: r(501, "5.5.4", "Error: RET can only be one of FULL, HDRS"),
   envidValue: r(501, "5.5.4", "Error: bad ENVID value"),
   notifyValue: r(501, "5.5.4", "Error: bad NOTIFY value"),
@@ -146,6 +154,15 @@ export function syntaxText(spec: CommandSpec, extended: boolean): string {
 export function catalogueReply(entry: CatalogueReply, enhancedOn: boolean): Reply {
   const withCode = entry.enhanced !== "" && (enhancedOn || entry.inPlain === true);
   return { code: entry.code, enhanced: withCode ? entry.enhanced : undefined, lines: [entry.text] };
+}
+
+/** A catalogue entry naming the server (`{host}`), with its enhanced code. */
+export function hostReply(entry: CatalogueReply, hostname: string): Reply {
+  return {
+    code: entry.code,
+    enhanced: entry.enhanced,
+    lines: [entry.text.replace("{host}", hostname)],
+  };
 }
 
 /** Fills in the default enhanced code of a reply that has none (enhanced mode only). */

@@ -201,7 +201,7 @@ const rule = (
 export const COMMAND_RULES: Readonly<Record<string, CommandRule>> = {
   HELO: rule(["argument"], "hello"),
   EHLO: rule(["argument"], "hello", true),
-  // beyond.md: LHLO is allowed before STARTTLS, as EHLO is.
+  // LHLO is allowed before STARTTLS, as EHLO is (README: From aiosmtpd).
   LHLO: rule(["argument"], "hello", true),
   NOOP: rule([], "await", true),
   QUIT: rule(["noArgument"], "quit", true, true),

@@ -1,4 +1,5 @@
 import type { ServerConnection } from "../engine/connection.js";
+import { catalogueReply, REPLIES } from "../engine/replies.js";
 import { type Reply, type ReplyLike, toReply } from "../reply.js";
 import { encodeBase64 } from "../syntax/base64.js";
 import type { Handler } from "./handler.js";
@@ -15,7 +16,7 @@ export interface AuthSession {
   readonly logError: ErrorLog;
 }
 
-const TEMPORARY_FAILURE = "454 4.7.0 Temporary authentication failure";
+const TEMPORARY_FAILURE = catalogueReply(REPLIES.authTemporaryFailure, true);
 
 /**
  * Runs one AUTH exchange to its end: the handler's `handleAUTH` when it has one (aiosmtpd), else
@@ -73,7 +74,7 @@ function finishWithReply(auth: AuthSession, value: ReplyLike | Reply | null | un
     parsed = value === undefined || value === null ? null : toReply(value);
   } catch (error) {
     auth.logError(`handleAUTH returned something that is not a reply: ${String(error)}`);
-    parsed = toReply(TEMPORARY_FAILURE);
+    parsed = TEMPORARY_FAILURE;
   }
   const session = auth.server.session;
   const success = parsed !== null && parsed.code === 235;

@@ -1,3 +1,4 @@
+import { catalogueReply, REPLIES } from "../engine/replies.js";
 import { SmtpError } from "../errors.js";
 import { formatReply, type Reply, type ReplyLike, toReply } from "../reply.js";
 import type { Handler } from "./handler.js";
@@ -54,7 +55,7 @@ export async function failure(error: unknown, handler: Handler, log: ErrorLog): 
   if (!hook) return toReply(describe(error));
   try {
     const result = await hook.call(handler, error);
-    if (result === undefined || result === null) return toReply(INTERNAL_ERROR);
+    if (result === undefined || result === null) return catalogueReply(REPLIES.internalError, true);
     return toReply(result as ReplyLike);
   } catch (secondary) {
     return toReply(describe(secondary));
@@ -87,8 +88,6 @@ function describe(error: unknown): string {
     return "500 Error: Cannot describe error";
   }
 }
-
-const INTERNAL_ERROR = "451 4.3.0 Error: internal error";
 
 function asError(reply: Reply): Outcome {
   return { value: undefined, error: reply };

@@ -1,14 +1,11 @@
 import type { ServerConnection } from "../engine/connection.js";
+import { catalogueReply, REPLIES } from "../engine/replies.js";
 import { type Reply, toReply } from "../reply.js";
 import type { Handler } from "./handler.js";
 import { type ErrorLog, failure, type Outcome } from "./hooks.js";
 
 /** What a recipient without a status of its own gets: temporary, so the client tries it again. */
-export const NO_STATUS: Reply = Object.freeze({
-  code: 451,
-  enhanced: "4.3.0",
-  lines: Object.freeze(["Error: no delivery status for this recipient"]),
-});
+export const NO_STATUS: Reply = Object.freeze(catalogueReply(REPLIES.noDeliveryStatus, true));
 
 /**
  * LMTP's one reply per accepted recipient (RFC 2033 §4.2), from whatever the body hook gave

@@ -1,3 +1,4 @@
+import { catalogueReply, REPLIES } from "../engine/replies.js";
 import { SmtpError } from "../errors.js";
 import type { BodyEndEvent } from "../events.js";
 import type { Reply } from "../reply.js";
@@ -53,7 +54,7 @@ export class MessageReception {
   async complete(): Promise<Outcome> {
     if (this.#nonAscii) {
       // aiosmtpd refuses a non-ASCII body in strict ASCII mode, hook or not.
-      await this.fail(new SmtpError(500, "5.6.7", "Error: strict ASCII mode"));
+      await this.fail(new SmtpError(500, "5.6.7", REPLIES.strictAsciiBody.text));
       return { value: undefined, error: this.#strictAsciiReply };
     }
     if (!this.#body || !this.#hook) return NO_HOOK;
@@ -74,12 +75,10 @@ export class MessageReception {
 
   get #strictAsciiReply(): Reply {
     const o = this.#options;
-    const enhanced = o.lmtp || (o.extensions?.enhancedStatusCodes ?? true);
-    return {
-      code: 500,
-      enhanced: enhanced ? "5.6.7" : undefined,
-      lines: ["Error: strict ASCII mode"],
-    };
+    return catalogueReply(
+      REPLIES.strictAsciiBody,
+      o.lmtp || (o.extensions?.enhancedStatusCodes ?? true),
+    );
   }
 }
 

@@ -1,4 +1,5 @@
-import { formatReply, toReply } from "../reply.js";
+import { hostReply, REPLIES } from "../engine/replies.js";
+import { formatReply } from "../reply.js";
 import type { Handler } from "./handler.js";
 import { SMTP } from "./smtp.js";
 import type { SmtpOptions } from "./smtp-options.js";
@@ -224,7 +225,7 @@ async function settles(promise: Promise<unknown>, ms: number): Promise<boolean> 
 
 /** The bytes a transport sends to a connection it refuses because the server is full. */
 export function tooManyConnectionsReply(hostname: string): Uint8Array {
-  return ENCODER.encode(formatReply(toReply(`421 4.7.0 ${hostname} Error: too many connections`)));
+  return ENCODER.encode(formatReply(hostReply(REPLIES.tooManyConnections, hostname)));
 }
 
 const ENCODER = new TextEncoder();

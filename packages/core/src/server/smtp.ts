@@ -1,4 +1,5 @@
 import { ServerConnection } from "../engine/connection.js";
+import { hostReply, REPLIES } from "../engine/replies.js";
 import { SmtpError } from "../errors.js";
 import { AWAITS_DECISION, type BodyEndEvent, type SmtpEvent } from "../events.js";
 import type { Reply, ReplyLike } from "../reply.js";
@@ -130,7 +131,7 @@ export class SMTP implements ServerContext {
   /** Ends the session now with `421 4.3.2 … shutting down` (or `reply`), whatever it is doing. */
   abort(reply?: ReplyLike): void {
     if (this.closed || !this.connection) return;
-    this.connection.closeConnection(reply ?? `421 4.3.2 ${this.hostname} Service shutting down`);
+    this.connection.closeConnection(reply ?? hostReply(REPLIES.shuttingDown, this.hostname));
     this.closeSoon();
   }
 
@@ -471,9 +472,9 @@ export class SMTP implements ServerContext {
 
   private timedOut(): void {
     if (this.closed) return;
-    // aiosmtpd closed silently; a client deserves to know why (beyond.md). No greeting yet: silent.
+    // aiosmtpd closed silently; a client deserves to know why (README: From aiosmtpd). No greeting yet: silent.
     if (this.connection.phase === "proxy") this.connection.closeConnection();
-    else this.connection.closeConnection(`421 4.4.2 ${this.hostname} Error: timeout exceeded`);
+    else this.connection.closeConnection(hostReply(REPLIES.timeout, this.hostname));
     this.log("info", "timeout");
     this.closeSoon();
   }

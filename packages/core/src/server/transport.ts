@@ -1,6 +1,7 @@
 /**
- * The contract between the runtime-free SMTP server and a runtime's sockets. An adapter (Node,
- * Deno, Bun) implements it in a few dozen lines; every protocol decision stays in the core.
+ * The contract between the runtime-free SMTP server and a connection. Adapters get it from the
+ * core's `SocketTransport` (socket-transport.ts) by supplying their runtime's socket as a
+ * `RawSocket`; every protocol decision stays in the core.
  */
 
 /** A network peer as the transport sees it. */
