@@ -26,18 +26,6 @@ export function toBytes(value: Uint8Array | string): Uint8Array {
   return typeof value === "string" ? ENCODER.encode(value) : value;
 }
 
-export function concatBytes(...chunks: readonly Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const chunk of chunks) length += chunk.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
-}
-
 /**
  * Compares two byte strings in time that depends only on their lengths (and not on where they
  * differ). Different lengths compare unequal, still after a full pass.

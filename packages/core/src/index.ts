@@ -29,6 +29,7 @@ export {
 export type { SaslContext, SaslExchange, SaslMechanism, SaslStep, SaslVerdict } from "./sasl.js";
 export { parsePath, parseVrfyArgument, stripKeyword } from "./syntax/address.js";
 export { decodeBase64, encodeBase64 } from "./syntax/base64.js";
+export { concatBytes } from "./syntax/bytes.js";
 export { type CidrMatcher, parseCidrList } from "./syntax/cidr.js";
 export type { DataError, LineEndingPolicy } from "./syntax/data-reader.js";
 export { decodeXtext, type EsmtpParam, parseEsmtpParams } from "./syntax/esmtp-params.js";

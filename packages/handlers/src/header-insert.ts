@@ -11,6 +11,8 @@
  * `From ` lines in the header section (mbox's envelope line) are dropped, as Python drops them.
  */
 
+import { concatBytes } from "@smtpkit/core";
+
 const CR = 0x0d;
 const LF = 0x0a;
 const SP = 0x20;
@@ -230,17 +232,5 @@ export function insertHeaders(
   fields: readonly (readonly [string, string])[],
 ): Uint8Array {
   const inserter = new HeaderInserter(fields);
-  return concat([...inserter.push(content), ...inserter.end()]);
-}
-
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return concatBytes([...inserter.push(content), ...inserter.end()]);
 }

@@ -219,10 +219,7 @@ function peerHost(peer: PeerAddress | null): string {
   return peer.address || (peer.family === "unix" ? "unix" : "unknown");
 }
 
-async function* withPeer(
-  reader: BodyReader,
-  host: string,
-): AsyncGenerator<Uint8Array> {
+async function* withPeer(reader: BodyReader, host: string): AsyncGenerator<Uint8Array> {
   const inserter = new PeerInserter(host);
   for (;;) {
     const { done, value } = await reader.read();

@@ -1,12 +1,11 @@
-import { decodeBase64, encodeBase64, type SaslContext, type SaslStep } from "@smtpkit/core";
 import {
   concatBytes,
-  fromUtf8Strict,
-  randomBytes,
-  timingSafeEqual,
-  utf8,
-  xorBytes,
-} from "../bytes.js";
+  decodeBase64,
+  encodeBase64,
+  type SaslContext,
+  type SaslStep,
+} from "@smtpkit/core";
+import { fromUtf8Strict, randomBytes, timingSafeEqual, utf8, xorBytes } from "../bytes.js";
 import {
   CHANNEL_BINDING_TYPES,
   type ChannelBindingType,
@@ -319,7 +318,7 @@ export function scram(hash: ScramHash, plus: boolean, options: ScramOptions): Co
           if (data === null) return serverError("channel-binding-not-supported");
           cbData = data;
         }
-        const expected = concatBytes(utf8(first.gs2Header), cbData);
+        const expected = concatBytes([utf8(first.gs2Header), cbData]);
         if (!timingSafeEqual(parsed.channelBinding, expected)) {
           // The gs2 header itself differs: malformed; only the binding data: a mismatch.
           const header = utf8(first.gs2Header);

@@ -1,3 +1,5 @@
+import { concatBytes } from "../syntax/bytes.js";
+
 /** Bytes queued in a body before the writer must wait for the reader (the backpressure point). */
 const HIGH_WATER_MARK = 256 * 1024;
 const DONE = Object.freeze({ done: true, value: undefined }) as BodyReadResult;
@@ -217,16 +219,3 @@ export class MessageBody implements AsyncIterable<Uint8Array> {
 }
 
 const EMPTY = new Uint8Array(0);
-
-export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0] as Uint8Array;
-  let length = 0;
-  for (const chunk of chunks) length += chunk.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
-}
