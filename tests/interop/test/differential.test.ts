@@ -20,11 +20,13 @@ import {
   HERE,
   killChildren,
   LOCALHOST,
+  listensOn,
   makeCert,
   RawClient,
   requireBuilt,
   run,
   SYSTEM_PYTHON,
+  sleep,
   startDaemon,
   waitForPort,
 } from "./helpers.js";
@@ -183,26 +185,40 @@ async function aiosmtpdAvailable(): Promise<void> {
 }
 
 async function startAiosmtpd(profile: Profile): Promise<{ port: number; daemon: Daemon }> {
-  const port = await freePort();
-  const daemon =
-    "cli" in profile.aiosmtpd
-      ? startDaemon(SYSTEM_PYTHON, [
-          "-m",
-          "aiosmtpd",
-          "-n",
-          "-c",
-          "aiosmtpd.handlers.Sink",
-          "-l",
-          `${LOCALHOST}:${port}`,
-          ...profile.aiosmtpd.cli,
-        ])
-      : startDaemon(SYSTEM_PYTHON, [
-          join(HERE, "aiosmtpd_server.py"),
-          String(port),
-          JSON.stringify({ hostname, ident, ...profile.aiosmtpd.script }),
-        ]);
-  await waitForPort(port);
-  return { port, daemon };
+  // A picked port can be taken by another server before Python has bound it: then try another.
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const daemon =
+      "cli" in profile.aiosmtpd
+        ? startDaemon(SYSTEM_PYTHON, [
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-c",
+            "aiosmtpd.handlers.Sink",
+            "-l",
+            `${LOCALHOST}:${port}`,
+            ...profile.aiosmtpd.cli,
+          ])
+        : startDaemon(SYSTEM_PYTHON, [
+            join(HERE, "aiosmtpd_server.py"),
+            String(port),
+            JSON.stringify({ hostname, ident, ...profile.aiosmtpd.script }),
+          ]);
+    const pid = daemon.child.pid ?? -1;
+    const deadline = Date.now() + 15_000;
+    let exited = false;
+    void daemon.exited.then(() => {
+      exited = true;
+    });
+    while (!exited && !listensOn(pid, port) && Date.now() < deadline) await sleep(50);
+    if (!exited && listensOn(pid, port)) {
+      await waitForPort(port);
+      return { port, daemon };
+    }
+    await daemon.stop().catch(() => undefined);
+    if (attempt === 3) throw new Error(`aiosmtpd did not listen on ${port}: ${daemon.stderr()}`);
+  }
 }
 
 async function start(name: string): Promise<Running> {
