@@ -149,6 +149,17 @@ export class LineReader {
   }
 
   private startsWithAuth(): boolean {
+    const head = this.input.head();
+    if (head.length >= AUTH_PREFIX.length) {
+      // `| 0x20` folds ASCII letters to lower case and leaves the space as it is.
+      return (
+        ((head[0] as number) | 0x20) === 97 &&
+        ((head[1] as number) | 0x20) === 117 &&
+        ((head[2] as number) | 0x20) === 116 &&
+        ((head[3] as number) | 0x20) === 104 &&
+        head[4] === 32
+      );
+    }
     for (let i = 0; i < AUTH_PREFIX.length; i++) {
       // `| 0x20` folds ASCII letters to lower case and leaves the space as it is.
       if ((this.input.byteAt(i) | 0x20) !== AUTH_PREFIX[i]) return false;

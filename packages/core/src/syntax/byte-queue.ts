@@ -85,11 +85,14 @@ export class ByteQueue {
     return -1;
   }
 
-  /** Copies out the next `count` bytes (a copy, because they may span chunks) and marks them read. */
+  /**
+   * The next `count` bytes, marked read: a view when they lie in one chunk (chunks are never
+   * written to once queued), a copy when they span chunks.
+   */
   take(count: number): Uint8Array {
     const head = this.head();
     if (head.length >= count) {
-      const out = head.slice(0, count);
+      const out = head.subarray(0, count);
       this.skip(count);
       return out;
     }
