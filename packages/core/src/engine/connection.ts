@@ -102,7 +102,10 @@ export class ServerConnection {
     this.core.input.push(data);
   }
 
-  /** Everything queued for the peer since the last call, as one array (empty when nothing is). */
+  /**
+   * Everything queued for the peer since the last call, as one array (empty when nothing is).
+   * Send it, do not modify it: a single reply may be the catalogue's shared pre-formatted bytes.
+   */
   dataToSend(): Uint8Array {
     return this.core.takeOutput();
   }

@@ -121,6 +121,14 @@ export class Core implements Dialog {
   takeOutput(): Uint8Array {
     if (this.outLength === 0) return EMPTY;
     this.outputTaken = true;
+    if (this.out.length === 1) {
+      // One reply (a client that does not pipeline): its bytes as they are, often the
+      // catalogue's shared pre-formatted ones, which nobody writes to.
+      const only = this.out[0] as Uint8Array;
+      this.out.length = 0;
+      this.outLength = 0;
+      return only;
+    }
     const out = new Uint8Array(this.outLength);
     let at = 0;
     for (const bytes of this.out) {
