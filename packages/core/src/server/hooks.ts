@@ -15,6 +15,12 @@ import type { Handler } from "./handler.js";
  * The step the hook was for does not take effect (no recipient added, no message accepted).
  */
 
+/** The hooks called as `(server, session, envelope, ...args, signal)`. */
+export type HookName = Exclude<
+  keyof Handler,
+  "handleDATA" | "handleDATAStream" | "handleAUTH" | "handleException"
+>;
+
 /** A hook's result, or the reply its failure earned. */
 export interface Outcome {
   readonly value: unknown;

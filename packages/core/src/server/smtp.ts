@@ -7,7 +7,7 @@ import type { ProxyData } from "../syntax/proxy-protocol.js";
 import { authenticate, challengeBytes } from "./auth.js";
 import { Deadline } from "./deadline.js";
 import type { Handler } from "./handler.js";
-import { callHook, failure, NO_HOOK, type Outcome, replyOf } from "./hooks.js";
+import { callHook, failure, type HookName, NO_HOOK, type Outcome, replyOf } from "./hooks.js";
 import { answerRecipients } from "./lmtp-status.js";
 import { describeEvent, type LogLevel, logLine } from "./log.js";
 import { saslContext } from "./mechanisms.js";
@@ -21,12 +21,6 @@ import type { SmtpTransport } from "./transport.js";
 const EMPTY = new Uint8Array(0);
 /** The signal's reason when a session ends; one object, not a stack trace per connection. */
 const CONNECTION_CLOSED = Object.freeze(new Error("connection closed"));
-
-/** The hooks called as `(server, session, envelope, ...args, signal)`. */
-type HookName = Exclude<
-  keyof Handler,
-  "handleDATA" | "handleDATAStream" | "handleAUTH" | "handleException"
->;
 
 /**
  * One SMTP (or LMTP) session, aiosmtpd's `SMTP` class: it drives the sans-IO engine over an
@@ -95,7 +89,10 @@ export class SMTP implements ServerContext {
       while (!this.closed) {
         const event = conn.nextEvent();
         if (event.type === "needData") {
-          await this.fill();
+          // fill(), inline: an idle session waits in one suspended frame (memory per connection).
+          const out = this.startWait();
+          if (out.length > 0) await transport.write(out);
+          this.endWait(await transport.read());
           continue;
         }
         if (event.type === "closed") {
@@ -136,7 +133,6 @@ export class SMTP implements ServerContext {
   }
 
   // aiosmtpd's helpers for hooks and commands.
-
   /** Sends a reply now (aiosmtpd's `push`). */
   async push(reply: ReplyLike): Promise<void> {
     this.connection.push(reply);
@@ -358,12 +354,9 @@ export class SMTP implements ServerContext {
 
   private async proxyHeader(proxy: ProxyData): Promise<void> {
     this.session.proxyData = proxy;
-    let accept = true;
-    if (this.handler.handlePROXY) {
-      const result = await this.hook("handlePROXY", proxy);
-      accept = result.error === null && Boolean(result.value);
-    }
-    if (accept) this.connection.accept();
+    const { error, value } = await this.hook("handlePROXY", proxy);
+    // No hook: go on. A hook says true to go on; false, or a failure, closes.
+    if (error === null && (!this.handler.handlePROXY || value)) this.connection.accept();
     else this.connection.rejectProxy();
   }
 
@@ -434,8 +427,6 @@ export class SMTP implements ServerContext {
     if (names) this.connection.offerMechanisms(names);
   }
 
-  // Added commands.
-
   private async runCommand(verb: string, argument: string | null, builtin: boolean): Promise<void> {
     const command = this.tables.commands.get(verb);
     this.builtinRan = false;
@@ -461,13 +452,22 @@ export class SMTP implements ServerContext {
    * input) reaches the engine as an empty chunk.
    */
   private async fill(): Promise<void> {
+    const out = this.startWait();
+    if (out.length > 0) await this.transport.write(out);
+    this.endWait(await this.transport.read());
+  }
+
+  /** The wait for the client begins: its deadline starts; returns the replies to send first. */
+  private startWait(): Uint8Array {
     const conn = this.connection;
     this.deadline.wait(conn.phase, this.options, conn.bufferedBytes > 0);
-    const out = conn.dataToSend();
-    if (out.length > 0) await this.transport.write(out);
-    const data = await this.transport.read();
+    return conn.dataToSend();
+  }
+
+  /** The wait ended with `data` (`null` at end of input). */
+  private endWait(data: Uint8Array | null): void {
     this.deadline.received(data?.length ?? 0, this.options);
-    if (!this.closed) conn.receiveData(data ?? EMPTY);
+    if (!this.closed) this.connection.receiveData(data ?? EMPTY);
   }
 
   private timedOut(): void {
