@@ -213,7 +213,8 @@ describe("the built CLI", () => {
     });
   });
 
-  const typeStripping = (process.features as { typescript?: unknown }).typescript !== undefined;
+  // process.features.typescript: "strip"/"transform" where Node runs .ts files (22.10+), else false.
+  const typeStripping = Boolean((process.features as { typescript?: unknown }).typescript);
   it.skipIf(typeStripping)(
     "a .ts handler module on a Node without type stripping: one line, exit 2",
     async () => {
