@@ -126,6 +126,21 @@ interface RawOptions {
   authRequireTls: boolean;
 }
 
+/** The end of `--help`: every built-in handler with its CLASSARGS, and what a module exports. */
+const HANDLERS_HELP = `
+Handlers (-c NAME [CLASSARGS...]):
+  Debugging [stdout|stderr]   print each message (default handler, to stdout)
+  Sink                        accept every message and discard it
+  Mailbox DIR                 deliver into the Maildir DIR (created if missing)
+  Proxy HOST PORT             relay every message to the SMTP server HOST:PORT
+  Message, AsyncMessage       abstract: subclass them in a module
+  ./MODULE.js [ARGS...]       your module (relative to the current directory):
+                              its default or \`handler\` export or MODULE.js#NAME;
+                              a handler object, or a class with an optional
+                              static fromCli(ARGS). Compile .ts to .js first (or
+                              run Node >= 22.6 with --experimental-strip-types)
+`;
+
 /** The commander program; `out`/`err` collect what commander would print. */
 export function buildProgram(
   version: string,
@@ -141,15 +156,7 @@ export function buildProgram(
     )
     .option(
       "-c, --class <HANDLER>",
-      "the handler, a built-in or a module; CLASSARGS are its arguments. Built-ins: " +
-        "Debugging [stdout|stderr] (print each message; default stdout), " +
-        "Sink (accept and discard), " +
-        "Mailbox DIR (deliver into the Maildir DIR, created if missing), " +
-        "Proxy HOST PORT (relay to the SMTP server HOST:PORT); " +
-        "Message and AsyncMessage are abstract (subclass them in a module). " +
-        "A module is a path to a .js/.mjs/.cjs file (relative to the current directory; its " +
-        "default or `handler` export, or MODULE#NAME) exporting a handler object or a class with " +
-        "an optional static fromCli(args)",
+      "the handler: a built-in (see Handlers below) or a path to a .js/.mjs/.cjs module",
       DEFAULT_HANDLER,
     )
     .option(
@@ -220,6 +227,7 @@ export function buildProgram(
     .option("--no-auth-require-tls", "offer PLAIN and LOGIN without TLS too; needs --auth-file")
     .argument("[CLASSARGS...]", "additional arguments passed to the handler's fromCli()")
     .helpOption("-h, --help", "show this help message and exit")
+    .addHelpText("after", HANDLERS_HELP)
     .exitOverride()
     .configureOutput({ writeOut: out, writeErr: err, outputError: () => {} });
   return program;

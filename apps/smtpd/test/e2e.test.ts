@@ -118,6 +118,22 @@ describe("the built CLI", () => {
     });
   });
 
+  it("--help ends with the built-in handlers and their arguments, within 80 columns", async () => {
+    const { code, stdout } = await runCli(["--help"]);
+    expect(code).toBe(0);
+    const handlers = stdout.slice(stdout.indexOf("\nHandlers (-c NAME [CLASSARGS...]):\n"));
+    for (const usage of [
+      "Debugging [stdout|stderr]",
+      "Sink",
+      "Mailbox DIR",
+      "Proxy HOST PORT",
+      "Message, AsyncMessage",
+    ]) {
+      expect(handlers).toMatch(new RegExp(`\\n  ${usage.replace(/[[\]|]/g, "\\$&")} +\\S`));
+    }
+    expect(stdout.split("\n").filter((line) => line.length > 80)).toEqual([]);
+  });
+
   it("bin/smtpkit.mjs (the npm bin entry) runs the built CLI", async () => {
     const { stdout, code } = await new Promise<{ stdout: string; code: number | null }>(
       (resolve) => {

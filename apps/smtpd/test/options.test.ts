@@ -94,11 +94,13 @@ describe("-v / --version / -h", () => {
     if (result.kind !== "exit") throw new Error("expected exit");
     const help = result.stdout.replace(/\s+/g, " ");
     for (const text of [
-      "Debugging [stdout|stderr]",
-      "Sink (accept and discard)",
-      "Mailbox DIR",
-      "Proxy HOST PORT",
-      "Message and AsyncMessage are abstract",
+      "Handlers (-c NAME [CLASSARGS...]):",
+      "Debugging [stdout|stderr] print each message",
+      "Sink accept every message and discard it",
+      "Mailbox DIR deliver into the Maildir DIR",
+      "Proxy HOST PORT relay every message to the SMTP server HOST:PORT",
+      "Message, AsyncMessage abstract: subclass them in a module",
+      "./MODULE.js [ARGS...]",
       "[::1]:25",
       "[::]:25",
       "Unix socket path",
