@@ -387,6 +387,13 @@ function validate(raw: RawOptions, classargs: string[], env: ParseEnvironment): 
       );
     }
   }
+  // Channel binding (SCRAM-*-PLUS) binds to a TLS connection: without TLS it is never offered.
+  const plus = (authMechanisms(raw.authMechanisms) ?? []).find((name) => name.endsWith("-PLUS"));
+  if (plus !== undefined && tls === null && smtps === null) {
+    throw new CliUsageError(
+      `argument --auth-mechanisms: ${plus} needs TLS (--tlscert/--tlskey or --smtpscert/--smtpskey)`,
+    );
+  }
   if (raw.hostname !== undefined && !/^[^\s]+$/.test(raw.hostname)) {
     throw new CliUsageError(`argument --hostname: invalid host name: ${pyStrRepr(raw.hostname)}`);
   }

@@ -175,6 +175,20 @@ describe("flags", () => {
     );
   });
 
+  it("a channel-binding mechanism (-PLUS) without TLS is a usage error", () => {
+    const withUsers = (...argv: string[]) =>
+      parseArgs(["--auth-file", "users", ...argv], {
+        exists: (p) => p === "users" || FILES.has(p),
+      });
+    expect(withUsers("--auth-mechanisms", "SCRAM-SHA-256,SCRAM-SHA-256-PLUS")).toMatchObject({
+      code: 2,
+      stderr:
+        "smtpkit: error: argument --auth-mechanisms: SCRAM-SHA-256-PLUS needs TLS (--tlscert/--tlskey or --smtpscert/--smtpskey)\n",
+    });
+    const args = ["--auth-mechanisms", "SCRAM-SHA-256-PLUS", "--tlscert", "cert.pem", "--tlskey"];
+    expect(withUsers(...args, "key.pem")).toMatchObject({ kind: "run" });
+  });
+
   it.each([["--auth-required"], ["--auth-mechanisms", "PLAIN"], ["--no-auth-require-tls"]])(
     "%s without --auth-file is a usage error",
     (flag, ...rest) => {
