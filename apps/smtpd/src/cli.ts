@@ -13,6 +13,7 @@ import { loadHandler } from "./load-handler.js";
 import { createLogger } from "./log.js";
 import {
   CliUsageError,
+  describeServer,
   formatUsageError,
   logLevel,
   PROGRAM,
@@ -90,7 +91,8 @@ async function main(argv: readonly string[]): Promise<void> {
 
   const bound = options.path ?? hostPort(options.host === "" ? "*" : options.host, server.port);
   log.info(`Server is listening on ${bound}`);
-  process.stderr.write(`${PROGRAM} ${version} listening on ${bound} (${loaded.label})\n`);
+  const summary = describeServer(options, serveOptions, loaded.label);
+  process.stderr.write(`${PROGRAM} ${version} listening on ${bound} (${summary})\n`);
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {

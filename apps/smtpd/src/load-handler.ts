@@ -2,8 +2,8 @@
  * `-c HANDLER [CLASSARGS...]` → a handler object: aiosmtpd's `parseargs()` handler loading
  * (`from_cli` when the class has it, else a plain constructor call that takes no arguments).
  */
-import { existsSync } from "node:fs";
-import { isAbsolute, resolve } from "node:path";
+import { accessSync, constants, existsSync, mkdirSync, statSync } from "node:fs";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Handler } from "@smtpkit/core/server";
 import { Debugging, Mailbox, Sink, SmtpProxy, UsageError } from "@smtpkit/handlers";
@@ -59,7 +59,51 @@ export interface LoadOptions {
 
 /** Whether `-c` names a file rather than a built-in (`./h.js`, `lib/h.mjs`, `/abs/h.cjs`). */
 export function looksLikePath(name: string): boolean {
-  return /[\\/]/.test(name) || /\.[cm]?js$/i.test(name) || name.startsWith(".");
+  return /[\\/]/.test(name) || /\.[cm]?[jt]s$/i.test(name) || name.startsWith(".");
+}
+
+/** A TypeScript source file, which Node runs only with type stripping (22.6+ behind a flag). */
+function isTypeScript(path: string): boolean {
+  return /\.[cm]?ts$/i.test(path);
+}
+
+const errorCode = (error: unknown): string =>
+  (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+
+/**
+ * `-c Mailbox DIR`: creates the Maildir's directories one level at a time, so a directory that
+ * cannot exist is a one-line error naming it (Node's recursive mkdir never returns for some paths,
+ * e.g. under /proc).
+ */
+export function prepareMaildir(dir: string, cwd: string): void {
+  const root = resolve(cwd, dir);
+  const missing: string[] = [];
+  let existing = root;
+  while (!existsSync(existing)) {
+    missing.unshift(existing);
+    const parent = dirname(existing);
+    if (parent === existing) break;
+    existing = parent;
+  }
+  if (existsSync(existing) && !statSync(existing).isDirectory()) {
+    throw new CliUsageError(
+      `Mailbox directory ${dir} cannot be created: ${existing} is not a directory`,
+    );
+  }
+  try {
+    for (const path of missing) mkdirSync(path, { mode: 0o700 });
+    for (const sub of ["tmp", "new", "cur"]) {
+      const path = join(root, sub);
+      if (!existsSync(path)) mkdirSync(path, { mode: 0o700 });
+    }
+  } catch (error) {
+    throw new CliUsageError(`Mailbox directory ${dir} cannot be created (${errorCode(error)})`);
+  }
+  try {
+    accessSync(join(root, "tmp"), constants.W_OK | constants.X_OK);
+  } catch (error) {
+    throw new CliUsageError(`Mailbox directory ${dir} is not writable (${errorCode(error)})`);
+  }
 }
 
 /** `MODULE#EXPORT` → the module path and the export's name. */
@@ -143,6 +187,9 @@ export async function loadHandler(
     ? BUILTIN_HANDLERS[spec.name]
     : undefined;
   if (builtin) {
+    if (builtin === Mailbox && spec.args.length === 1) {
+      prepareMaildir(spec.args[0] as string, options.cwd);
+    }
     try {
       return {
         handler: await builtin.fromCli(spec.args),
@@ -168,6 +215,11 @@ export async function loadHandler(
   try {
     namespace = await importModule(pathToFileURL(file).href);
   } catch (error) {
+    if (isTypeScript(file) && errorCode(error) === "ERR_UNKNOWN_FILE_EXTENSION") {
+      throw new CliUsageError(
+        `Handler module ${path} is TypeScript, which Node ${process.version} does not run: compile it to .js, or run under Node >= 22.6 with --experimental-strip-types`,
+      );
+    }
     const message = (error as Error).message?.split("\n")[0] ?? String(error);
     throw new CliUsageError(`Cannot import handler module ${path}: ${message}`);
   }

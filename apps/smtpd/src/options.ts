@@ -4,6 +4,8 @@
  * touches the process; file checks and reads are passed in, so every rule is unit-tested.
  */
 
+import { createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
+import { isIPv6 } from "node:net";
 import {
   type AuthServerOptions,
   authOptions,
@@ -124,6 +126,21 @@ interface RawOptions {
   authRequireTls: boolean;
 }
 
+/** The end of `--help`: every built-in handler with its CLASSARGS, and what a module exports. */
+const HANDLERS_HELP = `
+Handlers (-c NAME [CLASSARGS...]):
+  Debugging [stdout|stderr]   print each message (default handler, to stdout)
+  Sink                        accept every message and discard it
+  Mailbox DIR                 deliver into the Maildir DIR (created if missing)
+  Proxy HOST PORT             relay every message to the SMTP server HOST:PORT
+  Message, AsyncMessage       abstract: subclass them in a module
+  ./MODULE.js [ARGS...]       your module (relative to the current directory):
+                              its default or \`handler\` export or MODULE.js#NAME;
+                              a handler object, or a class with an optional
+                              static fromCli(ARGS). Compile .ts to .js first (or
+                              run Node >= 22.6 with --experimental-strip-types)
+`;
+
 /** The commander program; `out`/`err` collect what commander would print. */
 export function buildProgram(
   version: string,
@@ -139,9 +156,7 @@ export function buildProgram(
     )
     .option(
       "-c, --class <HANDLER>",
-      "the handler: Debugging, Sink, or a path to a JS module (relative to the current directory; " +
-        "its default or `handler` export, or MODULE#NAME) exporting a handler object or a class " +
-        "with an optional static fromCli(args)",
+      "the handler: a built-in (see Handlers below) or a path to a .js/.mjs/.cjs module",
       DEFAULT_HANDLER,
     )
     .option(
@@ -157,7 +172,7 @@ export function buildProgram(
     )
     .option(
       "-l, --listen [HOST][:PORT]",
-      `host and port to listen on; without PORT, ${DEFAULT_PORT}; with only :PORT, ${DEFAULT_HOST} (default: ${DEFAULT_HOST}:${DEFAULT_PORT})`,
+      `where to listen: HOST:PORT, :PORT (on ${DEFAULT_HOST}), HOST (port ${DEFAULT_PORT}), [IPV6]:PORT such as [::1]:25 or [::]:25, or a Unix socket path containing a / (default: ${DEFAULT_HOST}:${DEFAULT_PORT})`,
     )
     .option("--smtpscert <CERTFILE>", "certificate file for SMTPS (implicit TLS); needs --smtpskey")
     .option("--smtpskey <KEYFILE>", "key file for SMTPS (implicit TLS); needs --smtpscert")
@@ -165,7 +180,7 @@ export function buildProgram(
     .option("--tlskey <KEYFILE>", "key file for STARTTLS; needs --tlscert")
     .option(
       "--no-requiretls",
-      "do not require STARTTLS before mail transactions (by default it is required when --tlscert is given)",
+      "do not require STARTTLS before mail transactions (by default it is required when --tlscert is given); needs --tlscert",
     )
     .option("--lmtp", "speak LMTP (RFC 2033) instead of SMTP")
     .option(
@@ -203,12 +218,16 @@ export function buildProgram(
     )
     .option(
       "--auth-mechanisms <LIST>",
-      "AUTH mechanisms to offer, comma separated (default: PLAIN LOGIN SCRAM-SHA-256 SCRAM-SHA-1, and their -PLUS, and CRAM-MD5 with plain-text passwords)",
+      "AUTH mechanisms to offer, comma separated; needs --auth-file (default: PLAIN LOGIN SCRAM-SHA-256 SCRAM-SHA-1, and their -PLUS, and CRAM-MD5 with plain-text passwords)",
     )
-    .option("--auth-required", "require AUTH before MAIL, RCPT, DATA, VRFY and HELP")
-    .option("--no-auth-require-tls", "offer PLAIN and LOGIN without TLS too")
+    .option(
+      "--auth-required",
+      "require AUTH before MAIL, RCPT, DATA, VRFY and HELP; needs --auth-file",
+    )
+    .option("--no-auth-require-tls", "offer PLAIN and LOGIN without TLS too; needs --auth-file")
     .argument("[CLASSARGS...]", "additional arguments passed to the handler's fromCli()")
     .helpOption("-h, --help", "show this help message and exit")
+    .addHelpText("after", HANDLERS_HELP)
     .exitOverride()
     .configureOutput({ writeOut: out, writeErr: err, outputError: () => {} });
   return program;
@@ -239,9 +258,20 @@ function seconds(flag: string, text: string | undefined): number | null {
   return value;
 }
 
+function listenPort(portText: string): number {
+  if (portText === "") return DEFAULT_PORT;
+  const value = pyInt(portText);
+  // Python's int() accepts any size; an out-of-range port would only fail later at bind time.
+  if (value === null || value < 0 || value > 65535) {
+    throw new CliUsageError(`Invalid port number: ${portText}`);
+  }
+  return value;
+}
+
 /**
  * aiosmtpd's `-l` rule: split on the last `:`; no colon → HOST with port 8025; empty host →
  * localhost; empty port → 8025. (`::0:25` → `::0` port 25; `::1` alone → host `:` port 1.)
+ * smtpkit's additions: `[IPV6]`, `[IPV6]:PORT` (`[::1]:25`, `[::]:25`) and a Unix socket path.
  */
 export function parseListen(listen: string | boolean | undefined): {
   host: string;
@@ -253,19 +283,27 @@ export function parseListen(listen: string | boolean | undefined): {
   }
   // smtpkit's addition: a value with a "/" is a Unix socket path (`-l /run/lmtp.sock`).
   if (listen.includes("/")) return { host: DEFAULT_HOST, port: DEFAULT_PORT, path: listen };
+  if (listen.startsWith("[")) {
+    const match = /^\[([^\]]*)\](?::(.*))?$/.exec(listen);
+    if (!match) {
+      throw new CliUsageError(
+        `argument -l/--listen: ${listen}: expected [IPV6] or [IPV6]:PORT, e.g. [::1]:8025`,
+      );
+    }
+    const address = match[1] ?? "";
+    if (!isIPv6(address)) {
+      throw new CliUsageError(
+        address === ""
+          ? `argument -l/--listen: ${listen}: no IPv6 address between the brackets`
+          : `argument -l/--listen: ${listen}: ${address} is not an IPv6 address`,
+      );
+    }
+    return { host: address, port: listenPort(match[2] ?? "") };
+  }
   const colon = listen.lastIndexOf(":");
   if (colon === -1) return { host: listen, port: DEFAULT_PORT };
   const host = listen.slice(0, colon);
-  const portText = listen.slice(colon + 1);
-  let port = DEFAULT_PORT;
-  if (portText !== "") {
-    const value = pyInt(portText);
-    // Python's int() accepts any size; an out-of-range port would only fail later at bind time.
-    if (value === null || value < 0 || value > 65535) {
-      throw new CliUsageError(`Invalid port number: ${portText}`);
-    }
-    port = value;
-  }
+  const port = listenPort(listen.slice(colon + 1));
   return { host: host === "" ? DEFAULT_HOST : host, port };
 }
 
@@ -324,6 +362,37 @@ function validate(raw: RawOptions, classargs: string[], env: ParseEnvironment): 
     } catch (error) {
       throw new CliUsageError(`argument --proxy-trust: ${(error as Error).message}`);
     }
+  }
+  // Flags that only mean something with STARTTLS or with a users file: without them the flag
+  // would silently do nothing (or, for AUTH, leave a server nobody can log in to).
+  if (raw.requiretls === false && tls === null) {
+    throw new CliUsageError(
+      "argument --no-requiretls: needs --tlscert and --tlskey (it only relaxes STARTTLS)",
+    );
+  }
+  if (raw.authFile === undefined) {
+    const flag =
+      raw.authRequired === true
+        ? "--auth-required"
+        : raw.authMechanisms !== undefined
+          ? "--auth-mechanisms"
+          : raw.authRequireTls === false
+            ? "--no-auth-require-tls"
+            : null;
+    if (flag !== null) {
+      // An unknown mechanism name is the more precise error.
+      authMechanisms(raw.authMechanisms);
+      throw new CliUsageError(
+        `argument ${flag}: needs --auth-file (without a users file nobody can log in)`,
+      );
+    }
+  }
+  // Channel binding (SCRAM-*-PLUS) binds to a TLS connection: without TLS it is never offered.
+  const plus = (authMechanisms(raw.authMechanisms) ?? []).find((name) => name.endsWith("-PLUS"));
+  if (plus !== undefined && tls === null && smtps === null) {
+    throw new CliUsageError(
+      `argument --auth-mechanisms: ${plus} needs TLS (--tlscert/--tlskey or --smtpscert/--smtpskey)`,
+    );
   }
   if (raw.hostname !== undefined && !/^[^\s]+$/.test(raw.hostname)) {
     throw new CliUsageError(`argument --hostname: invalid host name: ${pyStrRepr(raw.hostname)}`);
@@ -436,18 +505,8 @@ export function toServeOptions(
   readFile: (path: string) => string | Buffer,
   defaults: { readonly hostname?: string } = {},
 ): CliServeOptions {
-  const load = (kind: "Cert" | "Key", path: string) => {
-    try {
-      return readFile(path);
-    } catch (error) {
-      const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-      throw new CliUsageError(`${kind} file ${path} cannot be read (${reason})`);
-    }
-  };
-  const pair = (files: { cert: string; key: string } | null): TlsFiles | undefined =>
-    files ? { cert: load("Cert", files.cert), key: load("Key", files.key) } : undefined;
-  const tls = pair(options.tls);
-  const smtps = pair(options.smtps);
+  const tls = options.tls ? loadTlsPair("tls", options.tls, readFile) : undefined;
+  const smtps = options.smtps ? loadTlsPair("smtps", options.smtps, readFile) : undefined;
   const hostname = options.hostname ?? defaults.hostname;
   return {
     // "" is every interface (Python's create_server(host="")): "::" is dual-stack where IPv6
@@ -474,6 +533,89 @@ export function toServeOptions(
     requireStartTls: tls !== undefined && options.requireTls,
     ...(smtps && { smtps }),
   };
+}
+
+/**
+ * Reads a certificate/key pair and checks it before anything listens: the certificate parses, the
+ * key parses (unencrypted), and the key belongs to the certificate. Errors name the flag and file.
+ */
+export function loadTlsPair(
+  prefix: "smtps" | "tls",
+  files: { readonly cert: string; readonly key: string },
+  readFile: (path: string) => string | Buffer,
+): TlsFiles {
+  const load = (kind: "Cert" | "Key", path: string) => {
+    try {
+      return readFile(path);
+    } catch (error) {
+      const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      throw new CliUsageError(
+        `argument --${prefix}${kind.toLowerCase()}: ${kind} file ${path} cannot be read (${reason})`,
+      );
+    }
+  };
+  const cert = load("Cert", files.cert);
+  const key = load("Key", files.key);
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(cert);
+  } catch {
+    throw new CliUsageError(
+      `argument --${prefix}cert: Cert file ${files.cert} is not a certificate (expected PEM "BEGIN CERTIFICATE")`,
+    );
+  }
+  let keyObject: KeyObject;
+  try {
+    keyObject = createPrivateKey(key);
+  } catch (error) {
+    // Without a passphrase OpenSSL reports "interrupted or cancelled" (its prompt callback).
+    const encrypted =
+      /ENCRYPTED PRIVATE KEY|Proc-Type: 4,ENCRYPTED/.test(String(key)) ||
+      (error as NodeJS.ErrnoException).code === "ERR_MISSING_PASSPHRASE";
+    throw new CliUsageError(
+      encrypted
+        ? `argument --${prefix}key: Key file ${files.key} is an encrypted private key (no passphrase can be given; decrypt it)`
+        : `argument --${prefix}key: Key file ${files.key} is not a private key (expected PEM "BEGIN PRIVATE KEY")`,
+    );
+  }
+  if (!x509.checkPrivateKey(keyObject)) {
+    throw new CliUsageError(
+      `argument --${prefix}key: Key file ${files.key}: key does not match certificate ${files.cert}`,
+    );
+  }
+  return { cert, key };
+}
+
+/**
+ * The start-up line's summary of what is on, e.g. `SMTP, STARTTLS required, AUTH PLAIN LOGIN,
+ * size 33554432, handler Debugging`.
+ */
+export function describeServer(
+  options: CliOptions,
+  serve: CliServeOptions,
+  handlerLabel: string,
+): string {
+  const protocol = options.lmtp ? "LMTP" : "SMTP";
+  // SMTPS/LMTPS: implicit TLS from the first byte.
+  const parts: string[] = [serve.smtps ? `${protocol}S` : protocol];
+  if (serve.tls && !serve.smtps) {
+    parts.push(serve.requireStartTls ? "STARTTLS required" : "STARTTLS offered");
+  }
+  if (serve.mechanisms !== undefined) {
+    const excluded = serve.authExcludeMechanism ?? [];
+    const names = [
+      ...["PLAIN", "LOGIN"].filter((name) => !excluded.includes(name)),
+      ...serve.mechanisms.map((mechanism) => mechanism.name),
+    ];
+    parts.push(
+      `AUTH${serve.authRequired ? " required" : ""} ${names.length > 0 ? names.join(" ") : "(no mechanisms)"}`,
+    );
+  }
+  if (options.smtputf8) parts.push("SMTPUTF8");
+  parts.push(options.size > 0 ? `size ${options.size}` : "no size limit");
+  if (options.proxyProtocol !== null) parts.push("PROXY protocol");
+  parts.push(`handler ${handlerLabel}`);
+  return parts.join(", ");
 }
 
 /** The AUTH flags as server options (nothing when no AUTH flag was given: aiosmtpd's defaults). */

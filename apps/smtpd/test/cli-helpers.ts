@@ -1,5 +1,10 @@
 /** Helpers for the end-to-end tests: the built CLI as a child process, python3's smtplib. */
-import { type ChildProcessWithoutNullStreams, execFile, spawn } from "node:child_process";
+import {
+  type ChildProcessWithoutNullStreams,
+  execFile,
+  execFileSync,
+  spawn,
+} from "node:child_process";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,7 +16,7 @@ export interface RunningCli {
   readonly child: ChildProcessWithoutNullStreams;
   readonly host: string;
   readonly port: number;
-  /** The listening line, e.g. `smtpkit 0.0.0 listening on 127.0.0.1:40123 (Debugging)`. */
+  /** The listening line, e.g. `smtpkit 0.0.0 listening on 127.0.0.1:40123 (SMTP, size 33554432, handler Debugging)`. */
   readonly banner: string;
   stdout(): string;
   stderr(): string;
@@ -203,4 +208,57 @@ export function expectedDebugging(peer: string, mailOptions: string | null): str
     "------------ END MESSAGE ------------",
     "",
   ].join("\n");
+}
+
+/** PEM files made with openssl in `dir`: a certificate, its key, another key, an encrypted key. */
+export function makeTlsFiles(dir: string): {
+  cert: string;
+  key: string;
+  otherKey: string;
+  encryptedKey: string;
+} {
+  const files = {
+    cert: join(dir, "cert.pem"),
+    key: join(dir, "key.pem"),
+    otherKey: join(dir, "other-key.pem"),
+    encryptedKey: join(dir, "encrypted-key.pem"),
+  };
+  const openssl = (...args: string[]) => execFileSync("openssl", args, { stdio: "ignore" });
+  openssl(
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+    "-keyout",
+    files.key,
+    "-out",
+    files.cert,
+    "-days",
+    "2",
+    "-subj",
+    "/CN=localhost",
+  );
+  openssl(
+    "genpkey",
+    "-algorithm",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-out",
+    files.otherKey,
+  );
+  openssl(
+    "pkey",
+    "-in",
+    files.key,
+    "-aes256",
+    "-passout",
+    "pass:secret",
+    "-out",
+    files.encryptedKey,
+  );
+  return files;
 }

@@ -2,8 +2,8 @@
  * End to end over real sockets on 127.0.0.1: the built `dist/cli.js` in a child process, mail sent
  * with Python's smtplib and with Nodemailer, the Debugging output compared with aiosmtpd's.
  */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { execFile, execFileSync } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,11 +14,20 @@ import {
   expectedDebugging,
   freePort,
   killAll,
+  makeTlsFiles,
   python,
   runCli,
   SMTPLIB_SEND,
   startCli,
 } from "./cli-helpers.js";
+
+interface Files {
+  cert: string;
+  key: string;
+  otherKey: string;
+  junk: string;
+  dir: string;
+}
 
 interface SendResult {
   peer: string;
@@ -62,32 +71,11 @@ function nodemailerPlain(port: number) {
 let dir = "";
 let cert = "";
 let key = "";
+let otherKey = "";
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "smtpkit-cli-"));
-  cert = join(dir, "cert.pem");
-  key = join(dir, "key.pem");
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      key,
-      "-out",
-      cert,
-      "-days",
-      "2",
-      "-subj",
-      "/CN=localhost",
-    ],
-    { stdio: "ignore" },
-  );
+  ({ cert, key, otherKey } = makeTlsFiles(dir));
 });
 
 afterAll(() => {
@@ -130,6 +118,185 @@ describe("the built CLI", () => {
     });
   });
 
+  it("--help ends with the built-in handlers and their arguments, within 80 columns", async () => {
+    const { code, stdout } = await runCli(["--help"]);
+    expect(code).toBe(0);
+    const handlers = stdout.slice(stdout.indexOf("\nHandlers (-c NAME [CLASSARGS...]):\n"));
+    for (const usage of [
+      "Debugging [stdout|stderr]",
+      "Sink",
+      "Mailbox DIR",
+      "Proxy HOST PORT",
+      "Message, AsyncMessage",
+    ]) {
+      expect(handlers).toMatch(new RegExp(`\\n  ${usage.replace(/[[\]|]/g, "\\$&")} +\\S`));
+    }
+    expect(stdout.split("\n").filter((line) => line.length > 80)).toEqual([]);
+  });
+
+  it("bin/smtpkit.mjs (the npm bin entry) runs the built CLI", async () => {
+    const { stdout, code } = await new Promise<{ stdout: string; code: number | null }>(
+      (resolve) => {
+        execFile(process.execPath, [join(APP_DIR, "bin/smtpkit.mjs"), "-v"], (error, out) =>
+          resolve({ stdout: out, code: error ? (error.code as number) : 0 }),
+        );
+      },
+    );
+    expect({ stdout, code }).toEqual({ stdout: "smtpkit 0.0.0\n", code: 0 });
+    const pkg = JSON.parse(readFileSync(join(APP_DIR, "package.json"), "utf8")) as {
+      bin: Record<string, string>;
+      files: string[];
+    };
+    expect(pkg.bin).toEqual({ smtpkit: "bin/smtpkit.mjs" });
+    expect(pkg.files).toContain("bin");
+  });
+
+  it("bin/smtpkit.mjs before the build: one line saying so, exit 2", async () => {
+    const copy = join(dir, "unbuilt");
+    mkdirSync(join(copy, "bin"), { recursive: true });
+    copyFileSync(join(APP_DIR, "bin/smtpkit.mjs"), join(copy, "bin/smtpkit.mjs"));
+    const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
+      (resolve) => {
+        execFile(process.execPath, [join(copy, "bin/smtpkit.mjs"), "--version"], (error, o, e) =>
+          resolve({ code: error ? (error.code as number) : 0, stdout: o, stderr: e }),
+        );
+      },
+    );
+    expect(result).toEqual({
+      code: 2,
+      stdout: "",
+      stderr: 'smtpkit: not built yet; run "npm run build" (or npm start) first\n',
+    });
+  });
+
+  it.each([
+    [
+      (f: Files) => ["--tlscert", f.junk, "--tlskey", f.key],
+      (f: Files) =>
+        `argument --tlscert: Cert file ${f.junk} is not a certificate (expected PEM "BEGIN CERTIFICATE")`,
+    ],
+    [
+      (f: Files) => ["--smtpscert", f.cert, "--smtpskey", f.cert],
+      (f: Files) =>
+        `argument --smtpskey: Key file ${f.cert} is not a private key (expected PEM "BEGIN PRIVATE KEY")`,
+    ],
+    [
+      (f: Files) => ["--tlscert", f.cert, "--tlskey", f.otherKey],
+      (f: Files) =>
+        `argument --tlskey: Key file ${f.otherKey}: key does not match certificate ${f.cert}`,
+    ],
+    [
+      (f: Files) => ["--tlscert", f.dir, "--tlskey", f.key],
+      (f: Files) => `argument --tlscert: Cert file ${f.dir} cannot be read (EISDIR)`,
+    ],
+  ])(
+    "bad TLS files: one line naming flag and file, exit 2, nothing listens",
+    async (args, message) => {
+      const junk = join(dir, "junk.pem");
+      writeFileSync(junk, "-----BEGIN NOTHING-----\n");
+      const files: Files = { cert, key, otherKey, junk, dir };
+      expect(await runCli(["-n", "-l", "127.0.0.1:0", ...args(files)])).toEqual({
+        code: 2,
+        stdout: "",
+        stderr: `smtpkit: error: ${message(files)}\n`,
+      });
+    },
+  );
+
+  it.each([
+    [
+      ["--auth-required"],
+      "argument --auth-required: needs --auth-file (without a users file nobody can log in)",
+    ],
+    [
+      ["--auth-mechanisms", "PLAIN"],
+      "argument --auth-mechanisms: needs --auth-file (without a users file nobody can log in)",
+    ],
+    [
+      ["--no-requiretls"],
+      "argument --no-requiretls: needs --tlscert and --tlskey (it only relaxes STARTTLS)",
+    ],
+    [["-c", "Mailbox", "/proc/x"], "Mailbox directory /proc/x cannot be created (ENOENT)"],
+    [
+      ["-l", "[localhost]:25"],
+      "argument -l/--listen: [localhost]:25: localhost is not an IPv6 address",
+    ],
+  ])("%j: one line on stderr, exit 2, before anything listens", async (args, message) => {
+    expect(await runCli(["-n", "-l", "127.0.0.1:0", ...args])).toEqual({
+      code: 2,
+      stdout: "",
+      stderr: `smtpkit: error: ${message}\n`,
+    });
+  });
+
+  // process.features.typescript: "strip"/"transform" where Node runs .ts files (22.10+), else false.
+  const typeStripping = Boolean((process.features as { typescript?: unknown }).typescript);
+  it.skipIf(typeStripping)(
+    "a .ts handler module on a Node without type stripping: one line, exit 2",
+    async () => {
+      expect(
+        await runCli(["-n", "-l", "127.0.0.1:0", "-c", "./test/fixtures/ts-handler.ts"]),
+      ).toEqual({
+        code: 2,
+        stdout: "",
+        stderr: `smtpkit: error: Handler module ./test/fixtures/ts-handler.ts is TypeScript, which Node ${process.version} does not run: compile it to .js, or run under Node >= 22.6 with --experimental-strip-types\n`,
+      });
+    },
+  );
+
+  it("-l [::1]:PORT listens on the IPv6 loopback", async () => {
+    const cli = await startCli(["-n", "-c", "Sink", "-l", "[::1]:0"]);
+    expect(cli.host).toBe("::1");
+    expect(cli.banner).toMatch(/^smtpkit \S+ listening on \[::1\]:\d+ \(SMTP, /);
+    const greeting = await python<string>(
+      "import json,smtplib,sys\nc=smtplib.SMTP()\nprint(json.dumps(c.connect(sys.argv[1], int(sys.argv[2]))[0]))\nc.quit()",
+      ["::1", cli.port],
+    );
+    expect(greeting).toBe(220);
+    expect(await cli.stop()).toBe(0);
+  });
+
+  it("the start-up line says what is on: STARTTLS required, AUTH, size, handler", async () => {
+    const users = join(dir, "users.txt");
+    writeFileSync(users, "alice:wonderland\n");
+    const cli = await startCli([
+      "-n",
+      "-c",
+      "Sink",
+      "-l",
+      "127.0.0.1:0",
+      "--tlscert",
+      cert,
+      "--tlskey",
+      key,
+      "--auth-file",
+      users,
+      "--auth-mechanisms",
+      "PLAIN,LOGIN,SCRAM-SHA-256",
+    ]);
+    expect(cli.banner).toBe(
+      `smtpkit 0.0.0 listening on 127.0.0.1:${cli.port} (SMTP, STARTTLS required, AUTH PLAIN LOGIN SCRAM-SHA-256, size 33554432, handler Sink)`,
+    );
+    expect(await cli.stop()).toBe(0);
+  });
+
+  it("the start-up line with --lmtp and SMTPS", async () => {
+    const cli = await startCli([
+      "-n",
+      "-c",
+      "Sink",
+      "-l",
+      "127.0.0.1:0",
+      "--lmtp",
+      "--smtpscert",
+      cert,
+      "--smtpskey",
+      key,
+    ]);
+    expect(cli.banner).toMatch(/ \(LMTPS, size 33554432, handler Sink\)$/);
+    expect(await cli.stop()).toBe(0);
+  });
+
   it("a port in use: one line, exit 1", async () => {
     const cli = await startCli(["-n", "-c", "Sink", "-l", "127.0.0.1:0"]);
     const result = await runCli(["-n", "-l", `127.0.0.1:${cli.port}`]);
@@ -147,7 +314,9 @@ describe("Debugging (default handler)", () => {
   it("smtplib over EHLO: aiosmtpd's exact output, on a port given with -l", async () => {
     const port = await freePort();
     const cli = await startCli(["-n", "-l", `127.0.0.1:${port}`]);
-    expect(cli.banner).toBe(`smtpkit 0.0.0 listening on 127.0.0.1:${port} (Debugging)`);
+    expect(cli.banner).toBe(
+      `smtpkit 0.0.0 listening on 127.0.0.1:${port} (SMTP, size 33554432, handler Debugging)`,
+    );
     const result = await send(port, "ehlo");
     expect(result.refused).toEqual({});
     expect(result.features).toContain("size");
@@ -238,7 +407,7 @@ describe("Debugging (default handler)", () => {
 describe("other handlers", () => {
   it("-c Sink accepts and prints nothing", async () => {
     const cli = await startCli(["-n", "-c", "Sink", "-l", "127.0.0.1:0"]);
-    expect(cli.banner).toMatch(/\(Sink\)$/);
+    expect(cli.banner).toMatch(/ \(SMTP, size 33554432, handler Sink\)$/);
     const result = await send(cli.port, "ehlo");
     expect(result).toMatchObject({ refused: {} });
     const { transport } = nodemailerPlain(cli.port);
@@ -264,7 +433,7 @@ describe("other handlers", () => {
       "5.1.1",
       "No such user here",
     ]);
-    expect(cli.banner).toMatch(/\(\.\/test\/fixtures\/reject-handler\.mjs\)$/);
+    expect(cli.banner).toMatch(/, handler \.\/test\/fixtures\/reject-handler\.mjs\)$/);
     const result = await send(cli.port, "ehlo");
     expect(result.error).toEqual([
       "SMTPRecipientsRefused",

@@ -74,7 +74,7 @@ describe("-c Mailbox DIR", () => {
   it("delivers into the Maildir; Python's mailbox.Maildir reads it", async () => {
     const box = join(dir, "box1");
     const cli = await startCli(["-n", "-l", "127.0.0.1:0", "-c", "Mailbox", box]);
-    expect(cli.banner).toMatch(/\(Mailbox\)$/);
+    expect(cli.banner).toMatch(/ \(SMTP, size 33554432, handler Mailbox\)$/);
     const sent = await send(cli.port, ["bart@example.com"], MESSAGE);
     expect(sent.refused).toEqual({});
     const messages = await readMaildir(box);
@@ -189,7 +189,7 @@ describe("-c Proxy HOST PORT", () => {
         "127.0.0.1",
         String(port),
       ]);
-      expect(cli.banner).toMatch(/\(Proxy\)$/);
+      expect(cli.banner).toMatch(/, handler Proxy\)$/);
       const sent = await send(cli.port, ["bart@example.com", "carl@example.com"], MESSAGE);
       expect(sent.refused).toEqual({});
       const [[headers, payload]] = (await readMaildir(box)) as [[[string, string][], string]];

@@ -1,10 +1,16 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Debugging, Mailbox, Sink, SmtpProxy } from "@smtpkit/handlers";
 import { describe, expect, it } from "vitest";
-import { instantiate, loadHandler, looksLikePath, splitExport } from "../src/load-handler.js";
+import {
+  instantiate,
+  loadHandler,
+  looksLikePath,
+  prepareMaildir,
+  splitExport,
+} from "../src/load-handler.js";
 import { CliUsageError } from "../src/options.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -67,6 +73,38 @@ describe("built-in handlers", () => {
     ]);
     expect(await loadError("Proxy", "host")).toBe("Proxy usage: HOST PORT");
     expect(await loadError("Proxy", "host", "x")).toBe("Invalid port for Proxy handler: x");
+  });
+
+  it("Mailbox DIR that cannot be created: one message naming the directory (no hang)", async () => {
+    expect(await loadError("Mailbox", "/proc/x")).toBe(
+      "Mailbox directory /proc/x cannot be created (ENOENT)",
+    );
+    const dir = mkdtempSync(join(tmpdir(), "smtpkit-load-"));
+    try {
+      const file = join(dir, "file");
+      writeFileSync(file, "");
+      expect(await loadError("Mailbox", join(file, "box"))).toBe(
+        `Mailbox directory ${join(file, "box")} cannot be created: ${file} is not a directory`,
+      );
+      // Created level by level, with the Maildir's tmp/new/cur.
+      prepareMaildir("a/b/box", dir);
+      for (const sub of ["tmp", "new", "cur"]) {
+        expect(existsSync(join(dir, "a/b/box", sub))).toBe(true);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.skipIf(process.getuid?.() === 0)("Mailbox DIR that is not writable", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "smtpkit-load-"));
+    try {
+      prepareMaildir("box", dir);
+      chmodSync(join(dir, "box", "tmp"), 0o500);
+      expect(() => prepareMaildir("box", dir)).toThrow("Mailbox directory box is not writable");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("the abstract Message and AsyncMessage say how to use them", async () => {
@@ -147,12 +185,37 @@ describe("module handlers", () => {
   });
 });
 
+describe("TypeScript handler modules", () => {
+  it("where Node cannot load .ts: one message saying to compile it or which Node runs it", async () => {
+    const importModule = () =>
+      Promise.reject(
+        Object.assign(new TypeError('Unknown file extension ".ts" for /x/ts-handler.ts'), {
+          code: "ERR_UNKNOWN_FILE_EXTENSION",
+        }),
+      );
+    const error = await loadHandler(
+      { name: "./fixtures/ts-handler.ts", args: [] },
+      { cwd, importModule },
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CliUsageError);
+    expect((error as Error).message).toBe(
+      `Handler module ./fixtures/ts-handler.ts is TypeScript, which Node ${process.version} does not run: compile it to .js, or run under Node >= 22.6 with --experimental-strip-types`,
+    );
+  });
+
+  it("a .ts name is a path, so a missing one is 'not found', not an unknown built-in", async () => {
+    expect(await loadError("handler.ts")).toBe("Handler module handler.ts not found");
+  });
+});
+
 describe("helpers", () => {
   it.each([
     ["Debugging", false],
     ["./h.js", true],
     ["lib/h", true],
     ["h.mjs", true],
+    ["h.ts", true],
+    ["h.mts", true],
     ["C:\\h", true],
     [".hidden", true],
   ])("looksLikePath(%s) = %s", (name, expected) => {

@@ -1,13 +1,18 @@
-import { describe, expect, it } from "vitest";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type CliOptions,
   DEFAULT_SIZE,
+  describeServer,
   logLevel,
   type ParseResult,
   parseArgs,
   parseListen,
   toServeOptions,
 } from "../src/options.js";
+import { makeTlsFiles } from "./cli-helpers.js";
 
 const FILES = new Set(["cert.pem", "key.pem"]);
 const env = { version: "1.2.3", exists: (path: string) => FILES.has(path) };
@@ -83,6 +88,26 @@ describe("-v / --version / -h", () => {
       expect(result.stdout).toContain(flag);
     }
   });
+
+  it("--help lists every built-in handler with its arguments, and the -l forms", () => {
+    const result = parse("--help");
+    if (result.kind !== "exit") throw new Error("expected exit");
+    const help = result.stdout.replace(/\s+/g, " ");
+    for (const text of [
+      "Handlers (-c NAME [CLASSARGS...]):",
+      "Debugging [stdout|stderr] print each message",
+      "Sink accept every message and discard it",
+      "Mailbox DIR deliver into the Maildir DIR",
+      "Proxy HOST PORT relay every message to the SMTP server HOST:PORT",
+      "Message, AsyncMessage abstract: subclass them in a module",
+      "./MODULE.js [ARGS...]",
+      "[::1]:25",
+      "[::]:25",
+      "Unix socket path",
+    ]) {
+      expect(help).toContain(text);
+    }
+  });
 });
 
 describe("flags", () => {
@@ -135,9 +160,43 @@ describe("flags", () => {
     expect(ok(...argv).debug).toBe(level);
   });
 
-  it("--no-requiretls (test_norequiretls)", () => {
-    expect(ok("--no-requiretls").requireTls).toBe(false);
+  it("--no-requiretls (test_norequiretls), with the --tlscert it relaxes", () => {
+    expect(ok("--tlscert", "cert.pem", "--tlskey", "key.pem", "--no-requiretls").requireTls).toBe(
+      false,
+    );
   });
+
+  it.each([
+    [["--no-requiretls"]],
+    [["--no-requiretls", "--smtpscert", "cert.pem", "--smtpskey", "key.pem"]],
+  ])("%j without --tlscert is a usage error", (argv) => {
+    expect(usageError(...argv)).toBe(
+      "argument --no-requiretls: needs --tlscert and --tlskey (it only relaxes STARTTLS)",
+    );
+  });
+
+  it("a channel-binding mechanism (-PLUS) without TLS is a usage error", () => {
+    const withUsers = (...argv: string[]) =>
+      parseArgs(["--auth-file", "users", ...argv], {
+        exists: (p) => p === "users" || FILES.has(p),
+      });
+    expect(withUsers("--auth-mechanisms", "SCRAM-SHA-256,SCRAM-SHA-256-PLUS")).toMatchObject({
+      code: 2,
+      stderr:
+        "smtpkit: error: argument --auth-mechanisms: SCRAM-SHA-256-PLUS needs TLS (--tlscert/--tlskey or --smtpscert/--smtpskey)\n",
+    });
+    const args = ["--auth-mechanisms", "SCRAM-SHA-256-PLUS", "--tlscert", "cert.pem", "--tlskey"];
+    expect(withUsers(...args, "key.pem")).toMatchObject({ kind: "run" });
+  });
+
+  it.each([["--auth-required"], ["--auth-mechanisms", "PLAIN"], ["--no-auth-require-tls"]])(
+    "%s without --auth-file is a usage error",
+    (flag, ...rest) => {
+      expect(usageError(flag, ...rest)).toBe(
+        `argument ${flag}: needs --auth-file (without a users file nobody can log in)`,
+      );
+    },
+  );
 
   it("smtpkit's extra flags", () => {
     const options = ok(
@@ -218,7 +277,11 @@ describe("-l [HOST][:PORT] (aiosmtpd's test_host_port)", () => {
     [["-l", "127.0.0.1:0"], "127.0.0.1", 0],
     [["-l", "foo:"], "foo", 8025],
     [["-l", ""], "", 8025],
-    [["-l", "[::1]:2525"], "[::1]", 2525],
+    [["-l", "[::1]:2525"], "::1", 2525],
+    [["-l", "[::]:25"], "::", 25],
+    [["-l", "[::1]"], "::1", 8025],
+    [["-l", "[::1]:"], "::1", 8025],
+    [["-l", "[fe80::1%eth0]:25"], "fe80::1%eth0", 25],
   ])("%j → %s:%d", (argv, host, port) => {
     const options = ok(...argv);
     expect([options.host, options.port]).toEqual([host, port]);
@@ -229,6 +292,11 @@ describe("-l [HOST][:PORT] (aiosmtpd's test_host_port)", () => {
     ["host:8o25", "Invalid port number: 8o25"],
     ["host:65536", "Invalid port number: 65536"],
     ["::1", "Invalid port number: 1"].map((x, i) => (i === 1 ? "" : x)),
+    ["[::1]:x", "Invalid port number: x"],
+    ["[::1]x", "argument -l/--listen: [::1]x: expected [IPV6] or [IPV6]:PORT, e.g. [::1]:8025"],
+    ["[::1", "argument -l/--listen: [::1: expected [IPV6] or [IPV6]:PORT, e.g. [::1]:8025"],
+    ["[localhost]:25", "argument -l/--listen: [localhost]:25: localhost is not an IPv6 address"],
+    ["[]:25", "argument -l/--listen: []:25: no IPv6 address between the brackets"],
   ])("-l %s → %s", (listen, message) => {
     if (message === "") {
       // `::1` splits into host ":" and port "1": valid for the parser (aiosmtpd too).
@@ -281,9 +349,32 @@ describe("TLS flag pairs (aiosmtpd's test_smtps / test_tls / test_ssl_files_err)
   });
 });
 
-describe("toServeOptions", () => {
-  const read = (path: string) => `PEM(${path})`;
+let pemDir = "";
+let pem: ReturnType<typeof makeTlsFiles>;
+const PEM: Record<string, string> = {};
 
+beforeAll(() => {
+  pemDir = mkdtempSync(join(tmpdir(), "smtpkit-options-"));
+  pem = makeTlsFiles(pemDir);
+  PEM["cert.pem"] = readFileSync(pem.cert, "utf8");
+  PEM["key.pem"] = readFileSync(pem.key, "utf8");
+  PEM["other-key.pem"] = readFileSync(pem.otherKey, "utf8");
+  PEM["encrypted-key.pem"] = readFileSync(pem.encryptedKey, "utf8");
+  PEM["junk.pem"] = "not PEM at all\n";
+});
+
+afterAll(() => {
+  rmSync(pemDir, { recursive: true, force: true });
+});
+
+/** Reads the fixture named by `path` (cert.pem, key.pem, other-key.pem, junk.pem, ...). */
+const read = (path: string): string => {
+  const text = PEM[path];
+  if (text === undefined) throw Object.assign(new Error(`ENOENT: ${path}`), { code: "ENOENT" });
+  return text;
+};
+
+describe("toServeOptions", () => {
   it("maps the defaults: SMTPUTF8 off (aiosmtpd's CLI), size 33554432, no TLS", () => {
     expect(toServeOptions(ok(), read, { hostname: "box.example" })).toEqual({
       host: "localhost",
@@ -346,9 +437,9 @@ describe("toServeOptions", () => {
       proxyTrust: ["10.0.0.0/8"],
       commandCallLimit: 3,
       maxConnections: 2,
-      tls: { cert: "PEM(cert.pem)", key: "PEM(key.pem)" },
+      tls: { cert: PEM["cert.pem"], key: PEM["key.pem"] },
       requireStartTls: true,
-      smtps: { cert: "PEM(cert.pem)", key: "PEM(key.pem)" },
+      smtps: { cert: PEM["cert.pem"], key: PEM["key.pem"] },
     });
   });
 
@@ -367,8 +458,113 @@ describe("toServeOptions", () => {
       throw Object.assign(new Error(`EACCES: ${path}`), { code: "EACCES" });
     };
     expect(() => toServeOptions(options, failing)).toThrow(
-      "Cert file cert.pem cannot be read (EACCES)",
+      "argument --tlscert: Cert file cert.pem cannot be read (EACCES)",
     );
+  });
+});
+
+describe("TLS files are checked before anything listens", () => {
+  // Every *.pem "exists"; `read` decides what it contains (or that it cannot be read).
+  const withFiles = (...argv: string[]) => {
+    const result = parseArgs(argv, { exists: (path) => path.endsWith(".pem") });
+    if (result.kind !== "run") throw new Error(result.stderr);
+    return result.options;
+  };
+  const failure = (...argv: string[]): string => {
+    try {
+      toServeOptions(withFiles(...argv), read);
+    } catch (error) {
+      return (error as Error).message;
+    }
+    throw new Error("expected a usage error");
+  };
+
+  it.each(["tls", "smtps"])("--%scert that is not a certificate", (m) => {
+    expect(failure(`--${m}cert`, "junk.pem", `--${m}key`, "key.pem")).toBe(
+      `argument --${m}cert: Cert file junk.pem is not a certificate (expected PEM "BEGIN CERTIFICATE")`,
+    );
+  });
+
+  it.each(["tls", "smtps"])("--%skey that is not a private key (here: the certificate)", (m) => {
+    expect(failure(`--${m}cert`, "cert.pem", `--${m}key`, "cert.pem")).toBe(
+      `argument --${m}key: Key file cert.pem is not a private key (expected PEM "BEGIN PRIVATE KEY")`,
+    );
+  });
+
+  it.each(["tls", "smtps"])("--%skey that does not belong to the certificate", (m) => {
+    expect(failure(`--${m}cert`, "cert.pem", `--${m}key`, "other-key.pem")).toBe(
+      `argument --${m}key: Key file other-key.pem: key does not match certificate cert.pem`,
+    );
+  });
+
+  it("an encrypted key", () => {
+    expect(failure("--tlscert", "cert.pem", "--tlskey", "encrypted-key.pem")).toBe(
+      "argument --tlskey: Key file encrypted-key.pem is an encrypted private key (no passphrase can be given; decrypt it)",
+    );
+  });
+
+  it("a missing key file named by its flag", () => {
+    expect(failure("--smtpscert", "cert.pem", "--smtpskey", "gone.pem")).toBe(
+      "argument --smtpskey: Key file gone.pem cannot be read (ENOENT)",
+    );
+  });
+});
+
+describe("describeServer (the start-up line's summary)", () => {
+  const summary = (...argv: string[]) => {
+    const options = ok(...argv);
+    return describeServer(options, toServeOptions(options, read), "Debugging");
+  };
+
+  it("defaults", () => {
+    expect(summary()).toBe("SMTP, size 33554432, handler Debugging");
+  });
+
+  it("STARTTLS required, or offered with --no-requiretls", () => {
+    expect(summary("--tlscert", "cert.pem", "--tlskey", "key.pem")).toBe(
+      "SMTP, STARTTLS required, size 33554432, handler Debugging",
+    );
+    expect(summary("--tlscert", "cert.pem", "--tlskey", "key.pem", "--no-requiretls")).toBe(
+      "SMTP, STARTTLS offered, size 33554432, handler Debugging",
+    );
+  });
+
+  it("SMTPS / LMTPS, no size limit, SMTPUTF8, PROXY protocol", () => {
+    expect(summary("--smtpscert", "cert.pem", "--smtpskey", "key.pem", "-s", "0")).toBe(
+      "SMTPS, no size limit, handler Debugging",
+    );
+    expect(summary("--lmtp", "-u", "--proxy-protocol", "3")).toBe(
+      "LMTP, SMTPUTF8, size 33554432, PROXY protocol, handler Debugging",
+    );
+    expect(summary("--lmtp", "--smtpscert", "cert.pem", "--smtpskey", "key.pem")).toMatch(
+      /^LMTPS, /,
+    );
+  });
+
+  it("AUTH: the offered mechanisms, and whether it is required", () => {
+    const files = (path: string) => path === "users" || FILES.has(path);
+    const run = (...argv: string[]) => {
+      const result = parseArgs(argv, { exists: files });
+      if (result.kind !== "run") throw new Error(result.stderr);
+      const serve = toServeOptions(result.options, (p) => (p === "users" ? "a:b\n" : read(p)));
+      return describeServer(result.options, serve, "Sink");
+    };
+    expect(run("--auth-file", "users", "--auth-mechanisms", "PLAIN,LOGIN,SCRAM-SHA-256")).toBe(
+      "SMTP, AUTH PLAIN LOGIN SCRAM-SHA-256, size 33554432, handler Sink",
+    );
+    expect(
+      run(
+        "--tlscert",
+        "cert.pem",
+        "--tlskey",
+        "key.pem",
+        "--auth-file",
+        "users",
+        "--auth-required",
+        "--auth-mechanisms",
+        "scram-sha-256",
+      ),
+    ).toBe("SMTP, STARTTLS required, AUTH required SCRAM-SHA-256, size 33554432, handler Sink");
   });
 });
 
