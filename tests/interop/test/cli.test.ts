@@ -174,7 +174,9 @@ describe("smtpkit CLI", () => {
         "",
       ].join("\n"),
     );
-    expect(daemon.stderr()).toMatch(/^smtpkit \S+ listening on 127\.0\.0\.1:\d+ \(Debugging\)\n$/);
+    expect(daemon.stderr()).toMatch(
+      /^smtpkit \S+ listening on 127\.0\.0\.1:\d+ \(SMTP, size 33554432, handler Debugging\)\n$/,
+    );
   });
 
   it("-c Sink accepts and prints nothing", async () => {
