@@ -1,9 +1,9 @@
 import { defineConfig } from "tsup";
 
-// ESM for Bun; Bun itself prefers src/ (the "bun" export condition), which it runs as is.
+// ESM and CJS for Node-style consumers; Bun itself prefers src/ (the "bun" export condition).
 export default defineConfig({
   entry: ["src/index.ts"],
-  format: ["esm"],
+  format: ["esm", "cjs"],
   dts: true,
   sourcemap: true,
   clean: true,

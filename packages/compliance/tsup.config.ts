@@ -5,10 +5,12 @@ import { defineConfig, type Options } from "tsup";
 // `./bun` hold the tiny per-runtime socket, process and test-runner glue.
 const entries = ["index", "node", "deno", "bun"];
 const common: Options = {
-  format: ["esm"],
+  format: ["esm", "cjs"],
   target: "es2022",
   platform: "neutral",
   external: ["bun:test"],
+  // import.meta.url (where the client scripts are) in the CJS build too.
+  shims: true,
   treeshake: true,
 };
 

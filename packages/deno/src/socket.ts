@@ -1,6 +1,6 @@
 import type { Socket } from "node:net";
 import { Duplex } from "node:stream";
-import { type SecureContext, TLSSocket } from "node:tls";
+import { type SecureContext as NodeSecureContext, TLSSocket } from "node:tls";
 import {
   type PeerAddress,
   peerAddress,
@@ -9,6 +9,12 @@ import {
   SocketTransport,
   type TlsInfo,
 } from "@smtpkit/core/server";
+
+/**
+ * A context from node:tls's `createSecureContext()`. Opaque in the public types, so that the
+ * published declarations (and `deno check` of code using them) need no `@types/node`.
+ */
+export type SecureContext = object;
 
 /** The server side of STARTTLS: a node:tls context, ALPN, handshake timeout (ms, default 120000). */
 export interface StartTlsOptions {
@@ -144,7 +150,7 @@ export class DenoSocket implements RawSocket {
     });
     const secure = new TLSSocket(this.#tls as unknown as Socket, {
       isServer: true,
-      secureContext: options.secureContext,
+      secureContext: options.secureContext as NodeSecureContext,
       ...(options.alpnProtocols ? { ALPNProtocols: options.alpnProtocols } : {}),
     });
     const socket: RawSocket = {
