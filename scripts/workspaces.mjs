@@ -8,10 +8,10 @@ import { fileURLToPath } from "node:url";
 export const root = resolve(fileURLToPath(new URL("..", import.meta.url)));
 
 /** Every workspace under packages/* and apps/*: `{ dir, path, manifest }`, private ones included. */
-export function allWorkspaces() {
+export function allWorkspaces(from = root) {
   const found = [];
   for (const group of ["packages", "apps"]) {
-    const base = join(root, group);
+    const base = join(from, group);
     if (!existsSync(base)) continue;
     for (const name of readdirSync(base).sort()) {
       const file = join(base, name, "package.json");
@@ -26,8 +26,8 @@ export function allWorkspaces() {
   return found;
 }
 
-export function publishableWorkspaces() {
-  return allWorkspaces().filter((w) => !w.manifest.private);
+export function publishableWorkspaces(from = root) {
+  return allWorkspaces(from).filter((w) => !w.manifest.private);
 }
 
 /** Every file an export condition or bin points at, e.g. "./dist/index.js" → "dist/index.js". */

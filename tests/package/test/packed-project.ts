@@ -28,7 +28,9 @@ export const publishable: Workspace[] = workspaces.publishableWorkspaces();
 export const manifestProblems: (w: Workspace) => string[] = workspaces.manifestProblems;
 export const missingFromPack: (w: Workspace, paths: string[]) => string[] =
   workspaces.missingFromPack;
-export const exportEntries = workspaces.exportEntries as (m: Workspace["manifest"]) => ExportEntry[];
+export const exportEntries = workspaces.exportEntries as (
+  m: Workspace["manifest"],
+) => ExportEntry[];
 
 export interface PackedProject {
   dir: string;
