@@ -16,7 +16,7 @@ export interface RunningCli {
   readonly child: ChildProcessWithoutNullStreams;
   readonly host: string;
   readonly port: number;
-  /** The listening line, e.g. `smtpkit 0.0.0 listening on 127.0.0.1:40123 (SMTP, size 33554432, handler Debugging)`. */
+  /** The listening line, e.g. `smtpkit 0.1.0 listening on 127.0.0.1:40123 (SMTP, size 33554432, handler Debugging)`. */
   readonly banner: string;
   stdout(): string;
   stderr(): string;

@@ -21,6 +21,11 @@ import {
   startCli,
 } from "./cli-helpers.js";
 
+/** The version the command reports: its package.json's (changesets sets it). */
+const VERSION = (
+  JSON.parse(readFileSync(join(APP_DIR, "package.json"), "utf8")) as { version: string }
+).version;
+
 interface Files {
   cert: string;
   key: string;
@@ -142,7 +147,7 @@ describe("the built CLI", () => {
         );
       },
     );
-    expect({ stdout, code }).toEqual({ stdout: "smtpkit 0.0.0\n", code: 0 });
+    expect({ stdout, code }).toEqual({ stdout: `smtpkit ${VERSION}\n`, code: 0 });
     const pkg = JSON.parse(readFileSync(join(APP_DIR, "package.json"), "utf8")) as {
       bin: Record<string, string>;
       files: string[];
@@ -275,7 +280,7 @@ describe("the built CLI", () => {
       "PLAIN,LOGIN,SCRAM-SHA-256",
     ]);
     expect(cli.banner).toBe(
-      `smtpkit 0.0.0 listening on 127.0.0.1:${cli.port} (SMTP, STARTTLS required, AUTH PLAIN LOGIN SCRAM-SHA-256, size 33554432, handler Sink)`,
+      `smtpkit ${VERSION} listening on 127.0.0.1:${cli.port} (SMTP, STARTTLS required, AUTH PLAIN LOGIN SCRAM-SHA-256, size 33554432, handler Sink)`,
     );
     expect(await cli.stop()).toBe(0);
   });
@@ -315,7 +320,7 @@ describe("Debugging (default handler)", () => {
     const port = await freePort();
     const cli = await startCli(["-n", "-l", `127.0.0.1:${port}`]);
     expect(cli.banner).toBe(
-      `smtpkit 0.0.0 listening on 127.0.0.1:${port} (SMTP, size 33554432, handler Debugging)`,
+      `smtpkit ${VERSION} listening on 127.0.0.1:${port} (SMTP, size 33554432, handler Debugging)`,
     );
     const result = await send(port, "ehlo");
     expect(result.refused).toEqual({});
