@@ -237,7 +237,7 @@ describe("the built CLI", () => {
   // process.features.typescript: "strip"/"transform" where Node runs .ts files (22.10+), else false.
   const typeStripping = Boolean((process.features as { typescript?: unknown }).typescript);
   it.skipIf(typeStripping)(
-    "a .ts handler module on a Node without type stripping: one line, exit 2",
+    `a .ts handler module on a Node without type stripping: one line, exit 2${typeStripping ? " [skip: this Node strips types]" : ""}`,
     async () => {
       expect(
         await runCli(["-n", "-l", "127.0.0.1:0", "-c", "./test/fixtures/ts-handler.ts"]),
@@ -653,22 +653,28 @@ describe("signals", () => {
 describe("setuid", () => {
   const isRoot = process.getuid?.() === 0;
 
-  it.skipIf(!isRoot)("as root without -n: binds, then runs as nobody", async () => {
-    const cli = await startCli(["-c", "Sink", "-l", "127.0.0.1:0"]);
-    const status = readFileSync(`/proc/${cli.child.pid}/status`, "utf8");
-    const nobody = execFileSync("id", ["-u", "nobody"], { encoding: "utf8" }).trim();
-    expect(/^Uid:\s+(\d+)/m.exec(status)?.[1]).toBe(nobody);
-    const result = await send(cli.port, "ehlo");
-    expect(result.refused).toEqual({});
-    expect(await cli.stop()).toBe(0);
-  });
+  it.skipIf(!isRoot)(
+    `as root without -n: binds, then runs as nobody${isRoot ? "" : " [skip: needs root]"}`,
+    async () => {
+      const cli = await startCli(["-c", "Sink", "-l", "127.0.0.1:0"]);
+      const status = readFileSync(`/proc/${cli.child.pid}/status`, "utf8");
+      const nobody = execFileSync("id", ["-u", "nobody"], { encoding: "utf8" }).trim();
+      expect(/^Uid:\s+(\d+)/m.exec(status)?.[1]).toBe(nobody);
+      const result = await send(cli.port, "ehlo");
+      expect(result.refused).toEqual({});
+      expect(await cli.stop()).toBe(0);
+    },
+  );
 
-  it.skipIf(isRoot)("not root, without -n: aiosmtpd's message, exit 1", async () => {
-    const result = await runCli(["-c", "Sink", "-l", "127.0.0.1:0"]);
-    expect(result).toEqual({
-      code: 1,
-      stdout: "",
-      stderr: 'Cannot setuid "nobody"; try running with -n option.\n',
-    });
-  });
+  it.skipIf(isRoot)(
+    `not root, without -n: aiosmtpd's message, exit 1${isRoot ? " [skip: runs as root]" : ""}`,
+    async () => {
+      const result = await runCli(["-c", "Sink", "-l", "127.0.0.1:0"]);
+      expect(result).toEqual({
+        code: 1,
+        stdout: "",
+        stderr: 'Cannot setuid "nobody"; try running with -n option.\n',
+      });
+    },
+  );
 });

@@ -96,16 +96,19 @@ describe("built-in handlers", () => {
     }
   });
 
-  it.skipIf(process.getuid?.() === 0)("Mailbox DIR that is not writable", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "smtpkit-load-"));
-    try {
-      prepareMaildir("box", dir);
-      chmodSync(join(dir, "box", "tmp"), 0o500);
-      expect(() => prepareMaildir("box", dir)).toThrow("Mailbox directory box is not writable");
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  it.skipIf(process.getuid?.() === 0)(
+    `Mailbox DIR that is not writable${process.getuid?.() === 0 ? " [skip: root may write anywhere]" : ""}`,
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), "smtpkit-load-"));
+      try {
+        prepareMaildir("box", dir);
+        chmodSync(join(dir, "box", "tmp"), 0o500);
+        expect(() => prepareMaildir("box", dir)).toThrow("Mailbox directory box is not writable");
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 
   it("the abstract Message and AsyncMessage say how to use them", async () => {
     expect(await loadError("Message")).toBe(

@@ -34,6 +34,9 @@ const PYTHON = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
 // Outside CI a missing client skips its tests; in CI (.ci/run installs them all) it fails them,
 // so a missing install step cannot hide behind a green run.
 const required = (found: boolean): boolean => found || process.env.CI === "true";
+/** The reason a skipped block gives in its name: " [skip: swaks not installed]". */
+const unless = (found: boolean, tool: string): string =>
+  found ? "" : ` [skip: ${tool} not installed]`;
 const HAVE = {
   openssl: required(has("openssl")),
   python: required(has(PYTHON)),
@@ -88,7 +91,7 @@ let limited: SmtpServer;
 let excluded: SmtpServer;
 const servers: SmtpServer[] = [];
 
-describe.skipIf(!HAVE.openssl)("real clients", () => {
+describe.skipIf(!HAVE.openssl)(`real clients${unless(HAVE.openssl, "openssl")}`, () => {
   beforeAll(async () => {
     pki = makePki();
     const usersText = [
@@ -220,7 +223,7 @@ describe.skipIf(!HAVE.openssl)("real clients", () => {
     });
   });
 
-  describe.skipIf(!HAVE.python)("Python smtplib", () => {
+  describe.skipIf(!HAVE.python)(`Python smtplib${unless(HAVE.python, "python3")}`, () => {
     const script = (
       port: number,
       mechanism: string,
@@ -284,7 +287,7 @@ print("OK", code)
     });
   });
 
-  describe.skipIf(!HAVE.swaks)("swaks", () => {
+  describe.skipIf(!HAVE.swaks)(`swaks${unless(HAVE.swaks, "swaks")}`, () => {
     const swaks = (port: number, mechanism: string, user: string, password: string, tls: boolean) =>
       run("swaks", [
         "--server",
@@ -324,7 +327,7 @@ print("OK", code)
     );
   });
 
-  describe.skipIf(!HAVE.msmtp)("msmtp (GNU SASL)", () => {
+  describe.skipIf(!HAVE.msmtp)(`msmtp (GNU SASL)${unless(HAVE.msmtp, "msmtp")}`, () => {
     const msmtp = (mechanism: string, user: string, password: string, tls: boolean) => {
       const passwordFile = join(pki.dir, `pw-${user}`);
       writeFileSync(passwordFile, password);
@@ -409,7 +412,7 @@ print("OK", code)
     );
   });
 
-  describe.skipIf(!HAVE.curl)("curl", () => {
+  describe.skipIf(!HAVE.curl)(`curl${unless(HAVE.curl, "curl")}`, () => {
     const curl = (port: number, mechanism: string, token: string) =>
       run(
         "curl",
@@ -470,44 +473,47 @@ print("OK", code)
     );
   });
 
-  describe.skipIf(!HAVE.gsasl)("GNU SASL's gsasl client: -PLUS and EXTERNAL", () => {
-    const gsasl = (mechanism: string, extra: string[]) =>
-      run("gsasl", [
-        "--smtp",
-        "--mechanism",
-        mechanism,
-        "--x509-ca-file",
-        pki.caPath,
-        "--hostname",
-        "localhost",
-        ...extra,
-        "127.0.0.1",
-        String(main.port),
-      ]);
+  describe.skipIf(!HAVE.gsasl)(
+    `GNU SASL's gsasl client: -PLUS and EXTERNAL${unless(HAVE.gsasl, "gsasl")}`,
+    () => {
+      const gsasl = (mechanism: string, extra: string[]) =>
+        run("gsasl", [
+          "--smtp",
+          "--mechanism",
+          mechanism,
+          "--x509-ca-file",
+          pki.caPath,
+          "--hostname",
+          "localhost",
+          ...extra,
+          "127.0.0.1",
+          String(main.port),
+        ]);
 
-    test.each(["SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"])(
-      "%s binds to the TLS channel",
-      async (mechanism) => {
-        const result = await gsasl(mechanism, ["-a", "alice", "-p", "wonderland"]);
+      test.each(["SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"])(
+        "%s binds to the TLS channel",
+        async (mechanism) => {
+          const result = await gsasl(mechanism, ["-a", "alice", "-p", "wonderland"]);
+          expect(result.stdout + result.stderr).toContain("235 2.7.0");
+        },
+      );
+
+      test("SCRAM-SHA-256-PLUS with a wrong password fails", async () => {
+        const result = await gsasl("SCRAM-SHA-256-PLUS", ["-a", "alice", "-p", "bad"]);
+        expect(result.stdout + result.stderr).not.toContain("235 ");
+      });
+
+      test("EXTERNAL with a client certificate", async () => {
+        const result = await gsasl("EXTERNAL", [
+          "--x509-cert-file",
+          pki.clientCertPath,
+          "--x509-key-file",
+          pki.clientKeyPath,
+        ]);
         expect(result.stdout + result.stderr).toContain("235 2.7.0");
-      },
-    );
-
-    test("SCRAM-SHA-256-PLUS with a wrong password fails", async () => {
-      const result = await gsasl("SCRAM-SHA-256-PLUS", ["-a", "alice", "-p", "bad"]);
-      expect(result.stdout + result.stderr).not.toContain("235 ");
-    });
-
-    test("EXTERNAL with a client certificate", async () => {
-      const result = await gsasl("EXTERNAL", [
-        "--x509-cert-file",
-        pki.clientCertPath,
-        "--x509-key-file",
-        pki.clientKeyPath,
-      ]);
-      expect(result.stdout + result.stderr).toContain("235 2.7.0");
-    });
-  });
+      });
+    },
+  );
 
   describe("EXTERNAL with a node:tls client", () => {
     const tryExternal = async (options: {

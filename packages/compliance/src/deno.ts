@@ -61,7 +61,7 @@ export const denoRuntime: ComplianceRuntime = {
 export function registerDenoTests(cases: readonly ComplianceCase[]): void {
   for (const c of cases) {
     Deno.test({
-      name: c.skip === undefined ? c.name : `${c.name} [gap: ${c.skip}]`,
+      name: c.skip === undefined ? c.name : `${c.name} [skip: ${c.skip}]`,
       ignore: c.skip !== undefined,
       sanitizeOps: false,
       sanitizeResources: false,

@@ -41,6 +41,6 @@ export function registerCases(
 ): void {
   for (const c of cases) {
     if (c.skip === undefined) test(c.name, () => c.run(), c.timeout);
-    else (test.skip ?? test)(`${c.name} [gap: ${c.skip}]`, async () => undefined);
+    else (test.skip ?? test)(`${c.name} [skip: ${c.skip}]`, async () => undefined);
   }
 }

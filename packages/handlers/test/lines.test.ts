@@ -45,7 +45,7 @@ describe("splitTextLines (str.splitlines)", () => {
 
   const python = spawnSync("python3", ["--version"]);
   it.skipIf(python.status !== 0 && process.env.CI !== "true")(
-    "agrees with python3 on a mixed sample",
+    `agrees with python3 on a mixed sample${python.status === 0 ? "" : " [skip: python3 not installed]"}`,
     () => {
       const samples = ["", "\n", "a\r\r\nb\n\rc", "x\x1c\x1d\x1e\x85\u2028\u2029", "end\r"];
       const out = spawnSync(

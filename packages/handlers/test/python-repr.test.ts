@@ -35,7 +35,7 @@ describe("pyStrRepr", () => {
   });
 
   it.skipIf(python.status !== 0 && process.env.CI !== "true")(
-    "matches python3's repr() on every sample",
+    `matches python3's repr() on every sample${python.status === 0 ? "" : " [skip: python3 not installed]"}`,
     () => {
       // Python gets the strings as JSON (lone surrogates survive as \ud800 escapes).
       const script =
