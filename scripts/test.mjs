@@ -27,7 +27,12 @@ for (const group of ["packages", "apps", "tests"]) {
     for (const task of TASKS) {
       const log = join(base, name, ".turbo", `turbo-${task.replace(":", "$colon$")}.log`);
       if (!existsSync(log) || statSync(log).mtimeMs < started) continue; // not run this time
-      count(readFileSync(log, "utf8").replace(/\x1b\[[0-9;]*m/g, ""));
+      count(
+        readFileSync(log, "utf8").replace(
+          new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g"),
+          "",
+        ),
+      );
     }
   }
 }

@@ -67,6 +67,20 @@ it("every tarball holds what its package.json points at, the LICENSE and the REA
   expect(problems).toEqual([]);
 });
 
+it("a package whose build output is missing from its tarball is named", () => {
+  const core = publishable.find((w) => w.manifest.name === "@smtpkit/core");
+  expect(core).toBeDefined();
+  if (!core) return;
+  const withoutDist = (project.files.get("@smtpkit/core") ?? []).filter(
+    (f) => !f.startsWith("dist/"),
+  );
+  const problems = missingFromPack(core, withoutDist);
+  expect(problems.length).toBeGreaterThan(0);
+  expect(problems[0]).toMatch(
+    /^@smtpkit\/core \(packages\/core\): "dist\/.+" is referenced by package.json but not in the package/,
+  );
+});
+
 describe("the smtpkit command from its tarball", () => {
   const version = publishable.find((w) => w.manifest.name === "smtpkit")?.manifest.version;
 
