@@ -6,6 +6,8 @@ import { promisify } from "node:util";
 import { transformSync } from "esbuild";
 import nodemailer from "nodemailer";
 import { beforeAll, describe, expect, it } from "vitest";
+// A plain .mjs module, shared with the package test and the release dry run.
+import { publishableWorkspaces } from "../../../scripts/workspaces.mjs";
 import { portsIn, root, type Snippet, shellExamples, snippets } from "./snippets.js";
 
 const run = promisify(execFile);
@@ -53,7 +55,11 @@ function prepare(id: string): string {
   mkdirSync(dir, { recursive: true });
   for (const file of ["key.pem", "cert.pem", "users.txt"])
     copyFileSync(join(fixtures, file), join(dir, file));
-  const dependencies = { ...manifest.dependencies, ...manifest.devDependencies };
+  // Every publishable workspace (found, so a new package's examples resolve too) and the clients.
+  const workspaces = (
+    publishableWorkspaces() as { manifest: { name: string; version: string } }[]
+  ).map(({ manifest: m }) => [m.name, m.version]);
+  const dependencies = { ...manifest.devDependencies, ...Object.fromEntries(workspaces) };
   const project = { name: "readme-example", private: true, type: "module", dependencies };
   writeFileSync(join(dir, "package.json"), `${JSON.stringify(project, null, 2)}\n`);
   symlinkSync(join(root, "node_modules"), join(dir, "node_modules"));
