@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -219,6 +219,22 @@ describe("the same tarballs under Deno", () => {
       `${JSON.stringify({ nodeModulesDir: "manual" })}\n`,
     );
     writeFileSync(join(project.dir, "deno", "main.ts"), script());
+  });
+
+  it("the declarations of Deno's packages import no node:* module (they need no @types/node)", () => {
+    const forDeno = withExports.filter((w) => "deno" in ((w.manifest.engines ?? {}) as object));
+    expect(forDeno.length).toBeGreaterThan(0);
+    const offending = forDeno.flatMap((w) =>
+      (project.files.get(w.manifest.name) ?? [])
+        .filter((file) => /\.d\.c?ts$/.test(file))
+        .filter((file) =>
+          /from ['"]node:/.test(
+            readFileSync(join(project.dir, "node_modules", w.manifest.name, file), "utf8"),
+          ),
+        )
+        .map((file) => `${w.manifest.name}: ${file} imports from node:*`),
+    );
+    expect(offending).toEqual([]);
   });
 
   it("deno check passes (no @types/node in the project)", async () => {
