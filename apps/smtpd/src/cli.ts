@@ -4,11 +4,12 @@
  * (`load-handler.ts`) → read the TLS files → bind → drop to `nobody` (unless `-n`) → print one
  * "listening" line on stderr → serve until SIGINT/SIGTERM, then close gracefully and exit 0.
  */
+import cluster from "node:cluster";
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { hostname as machineHostname } from "node:os";
 import type { Handler } from "@smtpkit/core/server";
-import { type SmtpServer, serve } from "@smtpkit/node";
+import { type SmtpServer, serve, WorkerSupervisor } from "@smtpkit/node";
 import { loadHandler } from "./load-handler.js";
 import { createLogger } from "./log.js";
 import {
@@ -73,6 +74,30 @@ async function main(argv: readonly string[]): Promise<void> {
   }
 
   const where = options.path ?? hostPort(options.host, options.port);
+  if (options.workers > 1 && cluster.isPrimary) {
+    // --workers: this process supervises; each worker runs this same main() and serves.
+    const supervisor = new WorkerSupervisor({
+      workers: options.workers,
+      onEvent: (event) => log.info(`workers: ${JSON.stringify(event)}`),
+    });
+    try {
+      await supervisor.start();
+    } catch (error) {
+      await supervisor.stop();
+      return fail(
+        1,
+        `${PROGRAM}: error: cannot start the workers on ${where}: ${(error as Error).message}\n`,
+      );
+    }
+    const bound =
+      options.path ??
+      hostPort(options.host === "" ? "*" : options.host, supervisor.port ?? options.port);
+    const summary = describeServer(options, serveOptions, loaded.label);
+    process.stderr.write(
+      `${PROGRAM} ${version} listening on ${bound} (${summary}, ${options.workers} workers)\n`,
+    );
+    return;
+  }
   log.debug(`Attempting to start server on ${where}`);
   let server: SmtpServer;
   try {
@@ -92,7 +117,8 @@ async function main(argv: readonly string[]): Promise<void> {
   const bound = options.path ?? hostPort(options.host === "" ? "*" : options.host, server.port);
   log.info(`Server is listening on ${bound}`);
   const summary = describeServer(options, serveOptions, loaded.label);
-  process.stderr.write(`${PROGRAM} ${version} listening on ${bound} (${summary})\n`);
+  if (cluster.isPrimary)
+    process.stderr.write(`${PROGRAM} ${version} listening on ${bound} (${summary})\n`);
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
@@ -116,8 +142,15 @@ async function main(argv: readonly string[]): Promise<void> {
       },
     );
   };
-  process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
+  if (cluster.isWorker) {
+    // The supervisor decides: a terminal's Ctrl-C and hang-up reach the whole process group.
+    process.on("SIGINT", () => undefined);
+    process.on("SIGHUP", () => undefined);
+    process.on("disconnect", () => stop("SIGTERM"));
+  } else {
+    process.on("SIGINT", stop);
+  }
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {

@@ -5,6 +5,7 @@
 import { accessSync, constants, existsSync, mkdirSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { JetStream } from "@smtpkit/brokers";
 import type { Handler } from "@smtpkit/core/server";
 import { Debugging, Mailbox, Sink, SmtpProxy, UsageError } from "@smtpkit/handlers";
 import { CliUsageError } from "./options.js";
@@ -31,6 +32,7 @@ export const BUILTIN_HANDLERS: Readonly<Record<string, HandlerFactory>> = {
   Sink,
   Mailbox,
   Proxy: SmtpProxy,
+  JetStream,
   Message: abstractHandler("Message"),
   AsyncMessage: abstractHandler("AsyncMessage"),
   "aiosmtpd.handlers.Debugging": Debugging,
@@ -42,7 +44,7 @@ export const BUILTIN_HANDLERS: Readonly<Record<string, HandlerFactory>> = {
 };
 
 /** The names listed in "unknown handler" errors: the usable built-ins. */
-const LISTED_HANDLERS = ["Debugging", "Sink", "Mailbox", "Proxy"];
+const LISTED_HANDLERS = ["Debugging", "Sink", "Mailbox", "Proxy", "JetStream"];
 
 export interface LoadedHandler {
   readonly handler: Handler;

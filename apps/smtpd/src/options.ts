@@ -6,6 +6,7 @@
 
 import { createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
 import { isIPv6 } from "node:net";
+import { availableParallelism } from "node:os";
 import {
   type AuthServerOptions,
   authOptions,
@@ -61,6 +62,8 @@ export interface CliOptions {
   readonly proxyTrust: readonly string[];
   readonly commandCallLimit: number | null;
   readonly maxConnections: number | null;
+  /** `--workers N|auto`: worker processes sharing the listening socket (1: no cluster). */
+  readonly workers: number;
   /** `--auth-file`, `--auth-mechanisms`, `--auth-required`, `--no-auth-require-tls`. */
   readonly auth: {
     readonly file: string | null;
@@ -120,6 +123,7 @@ interface RawOptions {
   proxyTrust?: string[];
   commandCallLimit?: string;
   maxConnections?: string;
+  workers?: string;
   authFile?: string;
   authMechanisms?: string;
   authRequired?: boolean;
@@ -133,6 +137,7 @@ Handlers (-c NAME [CLASSARGS...]):
   Sink                        accept every message and discard it
   Mailbox DIR                 deliver into the Maildir DIR (created if missing)
   Proxy HOST PORT             relay every message to the SMTP server HOST:PORT
+  JetStream URL SUBJECT       publish to NATS JetStream (URL nats://HOST:PORT)
   Message, AsyncMessage       abstract: subclass them in a module
   ./MODULE.js [ARGS...]       your module (relative to the current directory):
                               its default or \`handler\` export or MODULE.js#NAME;
@@ -212,6 +217,10 @@ export function buildProgram(
     )
     .option("--command-call-limit <N>", "how often one command may be used per connection")
     .option("--max-connections <N>", "maximum simultaneous connections (default: unlimited)")
+    .option(
+      "--workers <N|auto>",
+      "serve with N worker processes sharing the socket (auto: one per core; Node only)",
+    )
     .option(
       "--auth-file <FILE>",
       "users for AUTH: `user:password` lines, or hashed ({SCRAM-SHA-256}…, bcrypt $2b$…)",
@@ -419,6 +428,10 @@ function validate(raw: RawOptions, classargs: string[], env: ParseEnvironment): 
     proxyTrust,
     commandCallLimit: positiveInt("--command-call-limit", raw.commandCallLimit, 1),
     maxConnections: positiveInt("--max-connections", raw.maxConnections, 1),
+    workers:
+      raw.workers === "auto"
+        ? availableParallelism()
+        : (positiveInt("--workers", raw.workers, 1) ?? 1),
     auth: {
       file: authFile(raw.authFile, env.exists),
       mechanisms: authMechanisms(raw.authMechanisms),

@@ -132,6 +132,7 @@ describe("the built CLI", () => {
       "Sink",
       "Mailbox DIR",
       "Proxy HOST PORT",
+      "JetStream URL SUBJECT",
       "Message, AsyncMessage",
     ]) {
       expect(handlers).toMatch(new RegExp(`\\n  ${usage.replace(/[[\]|]/g, "\\$&")} +\\S`));

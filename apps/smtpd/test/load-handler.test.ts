@@ -121,7 +121,7 @@ describe("built-in handlers", () => {
 
   it("an unknown name", async () => {
     expect(await loadError("Nope")).toBe(
-      "Unknown handler Nope: not a built-in (Debugging, Sink, Mailbox, Proxy) nor a module file",
+      "Unknown handler Nope: not a built-in (Debugging, Sink, Mailbox, Proxy, JetStream) nor a module file",
     );
   });
 });

@@ -60,6 +60,7 @@ describe("defaults (aiosmtpd's test_defaults, with smtpkit's true SIZE default)"
       proxyTrust: [],
       commandCallLimit: null,
       maxConnections: null,
+      workers: 1,
       auth: { file: null, mechanisms: null, required: false, requireTls: true },
     });
     expect(DEFAULT_SIZE).toBe(33554432);

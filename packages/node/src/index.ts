@@ -28,3 +28,11 @@ export {
   nodeSocket,
   type StartTlsOptions,
 } from "./socket.js";
+export {
+  type SupervisorOptions,
+  serveInWorker,
+  serveWorkers,
+  type WorkerEvent,
+  WorkerSupervisor,
+  workerCount,
+} from "./workers.js";
