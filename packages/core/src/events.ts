@@ -13,6 +13,7 @@ import type { ProxyData } from "./syntax/proxy-protocol.js";
 export type SmtpEvent =
   | NeedData
   | Paused
+  | ConnectEvent
   | ProxyHeaderEvent
   | HelloEvent
   | MailEvent
@@ -48,6 +49,7 @@ export const PAUSED: Paused = Object.freeze({ type: "paused" });
  * the others are information.
  */
 export const AWAITS_DECISION: ReadonlySet<SmtpEvent["type"]> = new Set<SmtpEvent["type"]>([
+  "connect",
   "proxyHeader",
   "hello",
   "mail",
@@ -192,6 +194,17 @@ export interface CommandEvent {
   readonly argument: string | null;
   readonly builtin: boolean;
 }
+
+/**
+ * With `deferGreeting`: the client is connected (after the PROXY header, if any) and no greeting
+ * has been sent. Awaits a reply: `accept()` greets with 220; `reply()` refuses instead of the
+ * greeting — a 4xx or 521 closes the connection, another 5xx (RFC 5321 §3.1's 554) leaves it open
+ * answering 503 to everything but QUIT.
+ */
+export interface ConnectEvent {
+  readonly type: "connect";
+}
+export const CONNECT: ConnectEvent = Object.freeze({ type: "connect" });
 
 /** The engine answered a command with an error by itself (bad syntax, bad sequence, limits). Information. */
 export interface RejectedEvent {

@@ -77,6 +77,11 @@ export interface ConnectionOptions {
   readonly auth?: AuthOptions;
   /** Expect a PROXY protocol v1/v2 header before the greeting. */
   readonly proxyProtocol?: boolean;
+  /**
+   * Hold the greeting until the program decides (a `connect` event): greet with `accept()`,
+   * refuse with `reply()`. For connection policy (block lists, greet pause).
+   */
+  readonly deferGreeting?: boolean;
   /** Added or replaced commands, by upper-case verb. */
   readonly commands?: Readonly<Record<string, CommandSpec>>;
 }
@@ -116,6 +121,7 @@ export interface ResolvedOptions {
   readonly authClearText: ReadonlySet<string>;
   readonly authRequired: boolean;
   readonly proxyProtocol: boolean;
+  readonly deferGreeting: boolean;
   readonly commands: ReadonlyMap<string, CommandSpec>;
 }
 
@@ -177,6 +183,7 @@ export function resolveOptions(options: ConnectionOptions = {}): ResolvedOptions
     authClearText: upper(options.auth?.clearTextMechanisms),
     authRequired: options.auth?.required ?? false,
     proxyProtocol: options.proxyProtocol ?? false,
+    deferGreeting: options.deferGreeting ?? false,
     commands,
   };
 }

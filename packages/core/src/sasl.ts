@@ -40,8 +40,11 @@ export type SaslStep =
   | { readonly type: "credentials"; readonly credentials: unknown }
   /** The mechanism verified the client itself (SCRAM, EXTERNAL with a verified certificate). */
   | { readonly type: "success"; readonly authData: unknown }
-  /** Refuse, with a reply such as `501 5.5.2 Can't split auth value` (default 535 5.7.8). */
-  | { readonly type: "failure"; readonly reply?: string };
+  /**
+   * Refuse, with a reply such as `501 5.5.2 Can't split auth value` (default 535 5.7.8). `login`:
+   * the identity the client claimed, when known (per-user failure limits count it).
+   */
+  | { readonly type: "failure"; readonly reply?: string; readonly login?: string };
 
 export interface SaslExchange {
   /** `response` is `null` only for the first step when the client sent no initial response. */

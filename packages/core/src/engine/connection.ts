@@ -1,5 +1,5 @@
 import { LocalProtocolError } from "../errors.js";
-import { NEED_DATA, PAUSED, type SmtpEvent } from "../events.js";
+import { CONNECT, NEED_DATA, PAUSED, type SmtpEvent } from "../events.js";
 import {
   type ConnectionOptions,
   RESOLVED,
@@ -13,7 +13,7 @@ import { extended } from "./commands/command.js";
 import { answerBody, readBdatChunk, readDataBody, recipientCount } from "./commands/data.js";
 import { dispatch, runCommand } from "./commands/index.js";
 import { Core } from "./core.js";
-import type { Pending } from "./dialog.js";
+import { PENDING, type Pending } from "./dialog.js";
 import { asciiString, LONG_AUTH_LINE, LONG_LINE } from "./line-reader.js";
 import { readProxyHeader } from "./proxy.js";
 import { REPLIES, TEMPLATES } from "./replies.js";
@@ -55,7 +55,13 @@ export class ServerConnection {
           ? options
           : resolveOptions(options);
     this.core = new Core(this.options);
-    if (!this.options.proxyProtocol) this.core.greeting();
+    if (!this.options.proxyProtocol) this.open();
+  }
+
+  /** The client is here (after its PROXY header, if any): greet, or ask first. */
+  private open(): void {
+    if (this.options.deferGreeting) this.core.await(PENDING.connect, CONNECT, "connect");
+    else this.core.greeting();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -140,6 +146,12 @@ export class ServerConnection {
     if (pending.kind === "proxyHeader") {
       this.core.takePending("accept()");
       this.core.transition("proxyAccepted");
+      this.open();
+      return this.options.deferGreeting ? 0 : 220;
+    }
+    if (pending.kind === "connect") {
+      this.core.takePending("accept()");
+      this.core.transition("decided");
       this.core.greeting();
       return 220;
     }
@@ -155,6 +167,7 @@ export class ServerConnection {
     if (pending.kind === "proxyHeader") {
       throw new LocalProtocolError("answer proxyHeader with accept() or rejectProxy()");
     }
+    if (pending.kind === "connect") return this.refuseGreeting(toReply(reply));
     return this.decide(pending, toReply(reply));
   }
 
@@ -175,6 +188,23 @@ export class ServerConnection {
     const pushed = this.core.pushedCode;
     this.core.pushedCode = null;
     return answerBody(this.core, null, list, pushed);
+  }
+
+  /**
+   * A reply instead of the greeting. 4xx and 521 (RFC 7504) close the connection; another code
+   * (554) keeps it open until QUIT, answering 503 to the rest (RFC 5321 §3.1).
+   */
+  private refuseGreeting(reply: Reply): number {
+    const core = this.core;
+    if (reply.code < 400) {
+      throw new LocalProtocolError("refuse the greeting with a 4xx or 5xx reply; accept() greets");
+    }
+    core.takePending("reply()");
+    core.write(reply, "other");
+    core.transition("decided");
+    if (reply.code < 500 || reply.code === 521) core.finish("closedByServer");
+    else core.state.greetingRefused = true;
+    return reply.code;
   }
 
   /** Refuses the PROXY header: the connection closes without a greeting. */

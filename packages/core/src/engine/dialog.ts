@@ -13,6 +13,7 @@ import type { DialogState, Trigger } from "./states.js";
 /** The event that awaits the program's decision, and what the engine needs to finish it. */
 export type Pending =
   | { readonly kind: "proxyHeader" }
+  | { readonly kind: "connect" }
   | {
       readonly kind: "hello";
       readonly verb: "HELO" | "EHLO" | "LHLO";
@@ -34,6 +35,7 @@ export type Pending =
 /** Pending values without fields, shared (no allocation per command). */
 export const PENDING = {
   proxyHeader: { kind: "proxyHeader" },
+  connect: { kind: "connect" },
   bodyEnd: { kind: "bodyEnd" },
   rset: { kind: "rset" },
   noop: { kind: "noop" },

@@ -65,6 +65,8 @@ export interface DialogState {
   helloVerb: "HELO" | "EHLO" | "LHLO" | null;
   tls: boolean;
   tlsRefused: boolean;
+  /** The greeting was refused with a 5xx (RFC 5321 §3.1): everything but QUIT gets 503. */
+  greetingRefused: boolean;
   authenticated: boolean;
   // Transaction (reset by HELO/EHLO/LHLO, RSET, STARTTLS, QUIT, the end of a body, closing).
   mailFrom: string | null;
@@ -78,6 +80,7 @@ export interface DialogState {
 export type Trigger =
   | "proxyHeader"
   | "proxyAccepted"
+  | "connect"
   | "await"
   | "hello"
   | "rset"
@@ -112,6 +115,11 @@ export interface Transition {
 export const TRANSITIONS: Readonly<Record<Trigger, Transition>> = {
   proxyHeader: { from: ["proxy"], to: "reply", note: "PROXY header" },
   proxyAccepted: { from: ["reply"], to: "command", note: "accept(): 220 greeting" },
+  connect: {
+    from: ["command"],
+    to: "reply",
+    note: "deferGreeting: the greeting awaits a decision",
+  },
   await: { from: ["command", "authResponse"], to: "reply", note: "event awaits a decision" },
   hello: { from: ["command"], to: "reply", transaction: true, note: "HELO/EHLO/LHLO" },
   rset: { from: ["command"], to: "reply", transaction: true, note: "RSET" },
@@ -228,6 +236,7 @@ export function initialState(tls: boolean, proxy: boolean): DialogState {
     helloVerb: null,
     tls,
     tlsRefused: false,
+    greetingRefused: false,
     authenticated: false,
     mailFrom: null,
     recipients: [],

@@ -2,7 +2,7 @@ import type { ServerConnection } from "../engine/connection.js";
 import { catalogueReply, REPLIES } from "../engine/replies.js";
 import { type Reply, type ReplyLike, toReply } from "../reply.js";
 import { encodeBase64 } from "../syntax/base64.js";
-import type { Handler } from "./handler.js";
+import type { AuthVerdict, Handler } from "./handler.js";
 import { callHook, type ErrorLog } from "./hooks.js";
 import type { AuthMechanism } from "./mechanisms.js";
 import type { AuthResult, ServerContext } from "./smtp-options.js";
@@ -28,6 +28,26 @@ export async function authenticate(
   initialResponse: Uint8Array | null,
 ): Promise<void> {
   const { server, handler } = auth;
+  if (handler.handleAUTHAttempt) {
+    const attempt = await callHook(
+      () =>
+        handler.handleAUTHAttempt?.(
+          server,
+          server.session,
+          server.envelope,
+          mechanismName,
+          server.signal,
+        ),
+      handler,
+      auth.logError,
+    );
+    const refusal = attempt.error ?? (attempt.value as ReplyLike | null | undefined);
+    if (refusal !== undefined && refusal !== null) {
+      // Refused before any credential was looked at: not a verdict, nothing is counted.
+      auth.connection.completeAuth(false, toReplyOr(refusal, auth));
+      return;
+    }
+  }
   if (handler.handleAUTH) {
     const args =
       initialResponse === null ? [mechanismName] : [mechanismName, base64Arg(initialResponse)];
@@ -36,12 +56,16 @@ export async function authenticate(
       handler,
       auth.logError,
     );
-    finishWithReply(auth, outcome.error ?? (outcome.value as ReplyLike | null | undefined));
+    await finishWithReply(
+      auth,
+      mechanismName,
+      outcome.error ?? (outcome.value as ReplyLike | null | undefined),
+    );
     return;
   }
   const mechanism = auth.mechanisms.get(mechanismName);
   if (!mechanism) {
-    finishWithResult(auth, { success: false });
+    await finishWithResult(auth, mechanismName, { success: false });
     return;
   }
   let result: AuthResult | null;
@@ -50,24 +74,37 @@ export async function authenticate(
   } catch (error) {
     // A broken mechanism or credential store: log it, tell the client nothing internal.
     auth.logError(`AUTH ${mechanismName} failed: ${String((error as Error)?.stack ?? error)}`);
-    finishWithReply(auth, TEMPORARY_FAILURE);
+    // A broken store is not the client's failure: no verdict for handleAUTHResult.
+    if (auth.connection.phase !== "reply") return;
+    if (server.session.authenticated === null) server.session.authenticated = false;
+    auth.connection.completeAuth(false, TEMPORARY_FAILURE);
     return;
   }
   if (result === null) return; // the client aborted; the engine has replied
-  finishWithResult(auth, result);
+  await finishWithResult(auth, mechanismName, result);
 }
 
 /** A mechanism's result: the session records it, the engine sends 235 or 535 (or `message`). */
-function finishWithResult(auth: AuthSession, result: AuthResult): void {
+async function finishWithResult(
+  auth: AuthSession,
+  mechanism: string,
+  result: AuthResult,
+): Promise<void> {
   if (auth.connection.phase !== "reply") return;
   const session = auth.server.session;
   session.authenticated = result.success;
   if (result.success) session.authData = result.authData ?? null;
-  auth.connection.completeAuth(result.success, result.message ?? null);
+  const login = result.login ?? loginOf(result.authData);
+  const replaced = await verdictHook(auth, { mechanism, success: result.success, login });
+  auth.connection.completeAuth(result.success, replaced ?? result.message ?? null);
 }
 
 /** `handleAUTH`'s reply: 235 means success unless the hook set `session.authenticated` itself. */
-function finishWithReply(auth: AuthSession, value: ReplyLike | Reply | null | undefined): void {
+async function finishWithReply(
+  auth: AuthSession,
+  mechanism: string,
+  value: ReplyLike | Reply | null | undefined,
+): Promise<void> {
   if (auth.connection.phase !== "reply") return; // a 501 abort already ended the exchange
   let parsed: Reply | null = null;
   try {
@@ -79,7 +116,45 @@ function finishWithReply(auth: AuthSession, value: ReplyLike | Reply | null | un
   const session = auth.server.session;
   const success = parsed !== null && parsed.code === 235;
   if (session.authenticated === null) session.authenticated = success;
-  auth.connection.completeAuth(success || session.authenticated === true, parsed);
+  const verdict = success || session.authenticated === true;
+  const replaced = await verdictHook(auth, {
+    mechanism,
+    success: verdict,
+    login: loginOf(session.authData),
+  });
+  auth.connection.completeAuth(verdict, replaced ?? parsed);
+}
+
+/** Tells `handleAUTHResult` the verdict; returns the reply it chose instead of the final one. */
+async function verdictHook(auth: AuthSession, verdict: AuthVerdict): Promise<Reply | null> {
+  const { server, handler } = auth;
+  if (!handler.handleAUTHResult) return null;
+  const outcome = await callHook(
+    () =>
+      handler.handleAUTHResult?.(server, server.session, server.envelope, verdict, server.signal),
+    handler,
+    auth.logError,
+  );
+  if (auth.connection.phase !== "reply") return null;
+  const value = outcome.error ?? (outcome.value as ReplyLike | null | undefined);
+  return value === undefined || value === null ? null : toReplyOr(value, auth);
+}
+
+function toReplyOr(value: ReplyLike | Reply, auth: AuthSession): Reply {
+  try {
+    return toReply(value);
+  } catch (error) {
+    auth.logError(`an AUTH hook returned something that is not a reply: ${String(error)}`);
+    return TEMPORARY_FAILURE;
+  }
+}
+
+/** `authData.login` (or `authData` itself) when it is a user name. */
+function loginOf(authData: unknown): string | null {
+  if (typeof authData === "string") return authData;
+  const login = (authData as { login?: unknown } | null)?.login;
+  if (typeof login === "string") return login;
+  return login instanceof Uint8Array ? new TextDecoder().decode(login) : null;
 }
 
 /** aiosmtpd passes the initial response on to `handleAUTH` as it came: base64, `=` for empty. */

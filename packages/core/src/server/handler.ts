@@ -5,6 +5,33 @@ import type { Envelope, Session } from "./session.js";
 import type { ServerContext } from "./smtp-options.js";
 
 export type Awaitable<T> = T | Promise<T>;
+
+/** `handleCONNECT` may hold the greeting: `delay` ms, then greet (or send `reply`). */
+export interface ConnectDecision {
+  readonly delay: number;
+  readonly reply?: ReplyLike;
+}
+
+/** Why a connection ended, as `handleCLOSE` sees it. */
+export type CloseReason =
+  | "quit"
+  | "eof"
+  | "timeout"
+  | "shutdown"
+  | "refused"
+  | "lost"
+  | "tooManyUnknownCommands"
+  | "callLimit"
+  | "proxyRejected"
+  | "closedByServer";
+
+/** What `handleAUTHResult` learns of an AUTH exchange. */
+export interface AuthVerdict {
+  readonly mechanism: string;
+  readonly success: boolean;
+  /** The identity the mechanism names, when it exposes one (`authData.login`, a string). */
+  readonly login: string | null;
+}
 /** A hook's answer: a reply (`"250 OK"` or a `Reply`), or nothing for the default behaviour. */
 export type HookResult = ReplyLike | undefined | null | void;
 
@@ -18,6 +45,24 @@ export type HookResult = ReplyLike | undefined | null | void;
  * fields are already set when a later hook runs.
  */
 export interface Handler {
+  /**
+   * A client connected (after its PROXY header, when one is expected), before the greeting; called
+   * as `(server, session, signal)`. Return nothing to greet; a reply to refuse (`554 5.7.1 ...`
+   * keeps the connection until QUIT and answers 503 to the rest, as RFC 5321 §3.1 asks; `421` or
+   * `521` close it); or `{ delay }` to greet after `delay` ms (a greet pause or tarpit), with
+   * `reply` to refuse after it. A client that talks during the delay is an early talker: refused
+   * with `521 5.5.1` unless the `earlyTalkers: "allow"` option.
+   */
+  handleCONNECT?(
+    server: ServerContext,
+    session: Session,
+    signal: AbortSignal,
+  ): Awaitable<ConnectDecision | HookResult>;
+  /**
+   * The connection is over, whatever ended it; called once per connection as `(server, session,
+   * reason)`. Its result is ignored; a throw is logged.
+   */
+  handleCLOSE?(server: ServerContext, session: Session, reason: CloseReason): Awaitable<unknown>;
   handleHELO?(
     server: ServerContext,
     session: Session,
@@ -111,6 +156,30 @@ export interface Handler {
     session: Session,
     envelope: Envelope,
     args: string[],
+    signal: AbortSignal,
+  ): Awaitable<HookResult>;
+  /**
+   * An AUTH exchange is about to run the mechanism (for every mechanism, built-in or not, and
+   * before `handleAUTH`): return a reply to refuse it without looking at credentials (e.g. `454
+   * 4.7.0` or `421 4.7.0` when a client has failed too often), nothing to go on.
+   */
+  handleAUTHAttempt?(
+    server: ServerContext,
+    session: Session,
+    envelope: Envelope,
+    mechanism: string,
+    signal: AbortSignal,
+  ): Awaitable<HookResult>;
+  /**
+   * An AUTH exchange ended with a verdict (success, or a failure of any mechanism, SCRAM
+   * included; not a client's `*` cancel). Return a reply to send instead of the final one (e.g.
+   * `421` to close after too many failures); the verdict stands.
+   */
+  handleAUTHResult?(
+    server: ServerContext,
+    session: Session,
+    envelope: Envelope,
+    result: AuthVerdict,
     signal: AbortSignal,
   ): Awaitable<HookResult>;
   /** A valid PROXY header arrived: return true to go on, false to close. */

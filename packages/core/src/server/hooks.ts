@@ -18,7 +18,12 @@ import type { Handler } from "./handler.js";
 /** The hooks called as `(server, session, envelope, ...args, signal)`. */
 export type HookName = Exclude<
   keyof Handler,
-  "handleDATA" | "handleDATAStream" | "handleAUTH" | "handleException"
+  | "handleDATA"
+  | "handleDATAStream"
+  | "handleAUTH"
+  | "handleException"
+  | "handleCONNECT"
+  | "handleCLOSE"
 >;
 
 /** A hook's result, or the reply its failure earned. */

@@ -1,6 +1,13 @@
 export { type BodyReader, type BodyReadResult, MessageBody } from "./body.js";
 export { syntax } from "./command-syntax.js";
-export type { Awaitable, Handler, HookResult } from "./handler.js";
+export type {
+  AuthVerdict,
+  Awaitable,
+  CloseReason,
+  ConnectDecision,
+  Handler,
+  HookResult,
+} from "./handler.js";
 export { type ListenTlsOptions, type RawListener, SmtpListener } from "./listener.js";
 export { NO_STATUS } from "./lmtp-status.js";
 export {
@@ -13,7 +20,8 @@ export {
   saslContext,
   verifyCredentials,
 } from "./mechanisms.js";
-export { Envelope, Session } from "./session.js";
+export { Envelope, Session, transmissionType } from "./session.js";
+export { newSessionId } from "./session-id.js";
 export {
   type ListenOptions,
   SessionPool,

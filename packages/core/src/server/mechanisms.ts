@@ -47,6 +47,17 @@ export async function verifyCredentials(
   mechanism: string,
   credentials: unknown,
 ): Promise<AuthResult> {
+  const result = await checkCredentials(server, mechanism, credentials);
+  if (result.login !== undefined) return result;
+  const login = claimedLogin(credentials);
+  return login === null ? result : { ...result, login };
+}
+
+async function checkCredentials(
+  server: ServerContext,
+  mechanism: string,
+  credentials: unknown,
+): Promise<AuthResult> {
   const { authenticator, authCallback } = server.options;
   if (authenticator) {
     return authenticator(server, server.session, server.envelope, mechanism, credentials);
@@ -57,6 +68,13 @@ export async function verifyCredentials(
     return ok ? { success: true, authData: credentials } : { success: false };
   }
   return { success: false };
+}
+
+/** The user name in a mechanism's credentials (`login` as bytes or a string), if any. */
+function claimedLogin(credentials: unknown): string | null {
+  const login = (credentials as { login?: unknown } | null)?.login;
+  if (login instanceof Uint8Array) return DECODER.decode(login);
+  return typeof login === "string" ? login : null;
 }
 
 /** RFC 4616 PLAIN: `authzid NUL authcid NUL passwd`; aiosmtpd ignores the authzid. */
@@ -139,9 +157,11 @@ export function runSasl(mechanism: SaslMechanism): AuthMechanism {
         continue;
       }
       if (step.type === "success") return { success: true, authData: step.authData };
-      return step.reply === undefined
-        ? { success: false }
-        : { success: false, message: step.reply };
+      return {
+        success: false,
+        ...(step.reply === undefined ? {} : { message: step.reply }),
+        ...(step.login === undefined ? {} : { login: step.login }),
+      };
     }
   };
 }

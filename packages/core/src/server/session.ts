@@ -7,8 +7,23 @@ import type { PeerAddress, TlsInfo } from "./transport.js";
  * Handlers may add their own fields for coordination between hooks.
  */
 export class Session {
-  /** The connected client; behind a trusted PROXY header, the proxy itself (see `proxyData`). */
+  /**
+   * This connection's id: short, unique, sortable by start time; the same across STARTTLS. Use it
+   * in logs, trace headers and metrics.
+   */
+  id = "";
+  /**
+   * The client. Behind a trusted PROXY header, the address the header names (the proxy itself is
+   * `transportPeer`); relay commands (XCLIENT) may replace it too.
+   */
   peer: PeerAddress | null;
+  /** The other end of the socket, whatever the PROXY header or a relay command said. */
+  transportPeer: PeerAddress | null = null;
+  /** The address and port the client connected to (this server's side of the socket). */
+  localAddress: string | null = null;
+  localPort: number | null = null;
+  /** `"LMTP"` for an LMTP server, else `"SMTP"`. */
+  protocol: "SMTP" | "LMTP" = "SMTP";
   /** TLS details for both STARTTLS and implicit TLS; `null` in clear. */
   ssl: TlsInfo | null;
   /** The HELO/EHLO/LHLO argument; `null` until one is accepted. */
@@ -39,6 +54,38 @@ export class Session {
   get signal(): AbortSignal {
     return typeof this.#signal === "function" ? this.#signal() : this.#signal;
   }
+
+  /**
+   * The RFC 3848 transmission type for trace headers (`Received: ... with ESMTPSA`): SMTP after
+   * HELO; ESMTP or LMTP with `S` under TLS and `A` once authenticated. See `transmissionType()`
+   * for a transaction's type with SMTPUTF8 (RFC 6531).
+   */
+  get transmissionType(): string {
+    if (this.protocol === "SMTP" && !this.extendedSmtp) return "SMTP";
+    const base = this.protocol === "LMTP" ? "LMTP" : "ESMTP";
+    return `${base}${this.ssl ? "S" : ""}${this.authenticated === true ? "A" : ""}`;
+  }
+}
+
+/**
+ * The transmission type of a transaction: the session's, as `UTF8SMTP…` / `UTF8LMTP…` when the
+ * client asked for SMTPUTF8 (RFC 6531 §3.7.3).
+ */
+export function transmissionType(session: Session, envelope: Envelope | null): string {
+  const type = session.transmissionType;
+  if (!envelope?.smtpUtf8) return type;
+  return type.startsWith("LMTP") ? `UTF8${type}` : `UTF8${type.replace(/^E?SMTP/, "SMTP")}`;
+}
+
+/** What a new Session made after STARTTLS keeps of the connection. */
+export function carryConnection(from: Session, to: Session): void {
+  to.id = from.id;
+  to.peer = from.peer;
+  to.transportPeer = from.transportPeer;
+  to.localAddress = from.localAddress;
+  to.localPort = from.localPort;
+  to.protocol = from.protocol;
+  to.proxyData = from.proxyData;
 }
 
 /**

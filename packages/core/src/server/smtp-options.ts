@@ -42,6 +42,8 @@ export interface AuthResult {
   readonly handled?: boolean;
   readonly message?: string;
   readonly authData?: unknown;
+  /** The identity the client claimed, success or not (for policies that count per user). */
+  readonly login?: string;
 }
 
 export type Authenticator = (
@@ -64,6 +66,11 @@ export interface SmtpLogger {
 
 /** Options of the SMTP class, aiosmtpd's constructor arguments in camelCase. */
 export interface SmtpOptions {
+  /**
+   * A client that sends before a delayed greeting (`handleCONNECT` returning `{ delay }`):
+   * `"reject"` (default) answers `521 5.5.1` and closes; `"allow"` serves it.
+   */
+  readonly earlyTalkers?: "reject" | "allow";
   /** Default `"localhost"` (aiosmtpd uses a blocking `getfqdn()`; adapters may pass the host name). */
   readonly hostname?: string;
   readonly ident?: string;

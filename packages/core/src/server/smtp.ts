@@ -1,18 +1,19 @@
 import { ServerConnection } from "../engine/connection.js";
-import { hostReply, REPLIES } from "../engine/replies.js";
+import { catalogueReply, hostReply, REPLIES } from "../engine/replies.js";
 import { SmtpError } from "../errors.js";
 import { AWAITS_DECISION, type BodyEndEvent, type SmtpEvent } from "../events.js";
 import type { Reply, ReplyLike } from "../reply.js";
 import type { ProxyData } from "../syntax/proxy-protocol.js";
 import { authenticate, challengeBytes } from "./auth.js";
+import { greetPause, identify, isConnectDecision, proxiedPeer } from "./connect.js";
 import { Deadline } from "./deadline.js";
-import type { Handler } from "./handler.js";
+import type { CloseReason, Handler } from "./handler.js";
 import { callHook, failure, type HookName, NO_HOOK, type Outcome, replyOf } from "./hooks.js";
 import { answerRecipients } from "./lmtp-status.js";
 import { describeEvent, type LogLevel, logLine } from "./log.js";
 import { saslContext } from "./mechanisms.js";
 import { bodyError, MessageReception } from "./message.js";
-import { Envelope, Session } from "./session.js";
+import { carryConnection, Envelope, Session } from "./session.js";
 import type { ServerContext, SmtpOptions } from "./smtp-options.js";
 import { availableMechanisms, engineOptions, type ServerTables, serverTables } from "./tables.js";
 import { before, isPositive, recordHello, recordMail, recordRcpt } from "./transaction.js";
@@ -21,6 +22,7 @@ import type { SmtpTransport } from "./transport.js";
 const EMPTY = new Uint8Array(0);
 /** The signal's reason when a session ends; one object, not a stack trace per connection. */
 const CONNECTION_CLOSED = Object.freeze(new Error("connection closed"));
+const EARLY_TALKER = catalogueReply(REPLIES.earlyTalker, true);
 
 /**
  * One SMTP (or LMTP) session, aiosmtpd's `SMTP` class: it drives the sans-IO engine over an
@@ -51,6 +53,10 @@ export class SMTP implements ServerContext {
   /** Set by the built-in command methods so an override knows the engine answered. */
   private builtinRan = false;
   private readonly deadline = new Deadline(() => this.timedOut());
+  /** Why the session ended, for handleCLOSE; the first cause wins. */
+  private closeReason: CloseReason | null = null;
+  /** A read started during a greet pause, which the loop takes over. */
+  private pendingRead: Promise<Uint8Array | null> | null = null;
   private readonly logError = (message: string): void => this.log("error", message);
 
   constructor(handler: Handler, options: SmtpOptions = {}) {
@@ -76,6 +82,7 @@ export class SMTP implements ServerContext {
   async run(transport: SmtpTransport): Promise<void> {
     this.transport = transport;
     this.session = this.createSession();
+    identify(this.session, transport, this.options.lmtp ?? false);
     this.envelope = this.createEnvelope();
     this.connection = new ServerConnection(
       engineOptions(this.tables, this.options, this.hostname, transport),
@@ -92,10 +99,12 @@ export class SMTP implements ServerContext {
           // fill(), inline: an idle session waits in one suspended frame (memory per connection).
           const out = this.startWait();
           if (out.length > 0) await transport.write(out);
-          this.endWait(await transport.read());
+          this.endWait(await (this.pendingRead ?? transport.read()));
+          this.pendingRead = null;
           continue;
         }
         if (event.type === "closed") {
+          this.closeReason ??= event.reason;
           this.log("info", `closed (${event.reason})`);
           break;
         }
@@ -104,6 +113,7 @@ export class SMTP implements ServerContext {
       }
     } catch (error) {
       // A broken transport (reset, write after close): nothing left to tell the client.
+      this.closeReason ??= "lost";
       this.log("info", `connection lost: ${String((error as Error)?.message ?? error)}`);
     } finally {
       this.deadline.stop();
@@ -116,6 +126,18 @@ export class SMTP implements ServerContext {
         // The transport is already gone.
       }
       await transport.close().catch(() => undefined);
+      await this.closeHook();
+    }
+  }
+
+  /** Calls `handleCLOSE` once; whatever it does, `run()` does not reject. */
+  private async closeHook(): Promise<void> {
+    const hook = this.handler.handleCLOSE;
+    if (!hook) return;
+    try {
+      await hook.call(this.handler, this, this.session, this.closeReason ?? "eof");
+    } catch (error) {
+      this.logError(`handleCLOSE failed: ${String((error as Error)?.stack ?? error)}`);
     }
   }
 
@@ -128,6 +150,7 @@ export class SMTP implements ServerContext {
   /** Ends the session now with `421 4.3.2 … shutting down` (or `reply`), whatever it is doing. */
   abort(reply?: ReplyLike): void {
     if (this.closed || !this.connection) return;
+    this.closeReason ??= reply ? "closedByServer" : "shutdown";
     this.connection.closeConnection(reply ?? hostReply(REPLIES.shuttingDown, this.hostname));
     this.closeSoon();
   }
@@ -250,6 +273,8 @@ export class SMTP implements ServerContext {
     switch (event.type) {
       case "proxyHeader":
         return this.proxyHeader(event.proxy);
+      case "connect":
+        return this.connect();
       case "hello": {
         this.envelope = this.createEnvelope();
         const was = before(this.session, this.envelope);
@@ -356,8 +381,49 @@ export class SMTP implements ServerContext {
     this.session.proxyData = proxy;
     const { error, value } = await this.hook("handlePROXY", proxy);
     // No hook: go on. A hook says true to go on; false, or a failure, closes.
-    if (error === null && (!this.handler.handlePROXY || value)) this.connection.accept();
-    else this.connection.rejectProxy();
+    if (error === null && (!this.handler.handlePROXY || value)) {
+      // The header comes from a trusted proxy: the client it names is the session's peer.
+      const peer = proxiedPeer(proxy);
+      if (peer) this.session.peer = peer;
+      this.connection.accept();
+    } else this.connection.rejectProxy();
+  }
+
+  /** `handleCONNECT` decides on the greeting: now, after a pause, or a refusal. */
+  private async connect(): Promise<void> {
+    const handler = this.handler;
+    const outcome = await callHook(
+      () => handler.handleCONNECT?.(this, this.session, this.signal),
+      handler,
+      this.logError,
+    );
+    if (this.closed) return;
+    let value = outcome.error ?? outcome.value;
+    if (isConnectDecision(value)) {
+      const pause = greetPause(this.transport, value.delay);
+      this.pendingRead = pause.read;
+      const talked = await pause.talked;
+      if (this.closed) return;
+      if (talked && this.options.earlyTalkers !== "allow") {
+        this.closeReason = "refused";
+        this.log("info", "early talker refused");
+        this.connection.reply(EARLY_TALKER);
+        return;
+      }
+      value = value.reply;
+    }
+    let reply: Reply | null;
+    try {
+      reply = replyOf(value);
+    } catch (error) {
+      reply = await failure(error, handler, this.logError);
+    }
+    if (reply === null || (reply.code >= 200 && reply.code < 300 && reply.code !== 220)) {
+      this.connection.accept();
+      return;
+    }
+    if (reply.code >= 400) this.closeReason = "refused";
+    this.connection.reply(reply);
   }
 
   /**
@@ -409,7 +475,9 @@ export class SMTP implements ServerContext {
       this.closeSoon();
       return;
     }
+    const previous = this.session;
     this.session = this.createSession();
+    carryConnection(previous, this.session);
     this.session.ssl = info;
     this.envelope = this.createEnvelope();
     let accepted = true;
@@ -473,6 +541,7 @@ export class SMTP implements ServerContext {
   private timedOut(): void {
     if (this.closed) return;
     // aiosmtpd closed silently; a client deserves to know why (README: From aiosmtpd). No greeting yet: silent.
+    this.closeReason ??= "timeout";
     if (this.connection.phase === "proxy") this.connection.closeConnection();
     else this.connection.closeConnection(hostReply(REPLIES.timeout, this.hostname));
     this.log("info", "timeout");

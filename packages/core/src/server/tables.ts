@@ -25,6 +25,8 @@ export interface ServerTables {
   readonly commands: ReadonlyMap<string, { readonly definition: CommandDefinition | null }>;
   readonly specs: Readonly<Record<string, CommandSpec>>;
   readonly trust: CidrMatcher | null;
+  /** The handler decides on each connection before the greeting (`handleCONNECT`). */
+  readonly deferGreeting: boolean;
   /** Engine options per kind of connection (STARTTLS offered, implicit TLS, PROXY expected). */
   readonly resolved: Map<string, ResolvedOptions>;
 }
@@ -93,6 +95,7 @@ export function engineOptions(
       required: o.authRequired ?? false,
     },
     proxyProtocol,
+    deferGreeting: tables.deferGreeting,
     commands: tables.specs,
   });
   tables.resolved.set(key, resolved);
@@ -169,7 +172,17 @@ function buildTables(
   }
   const trust =
     options.proxyTrust && options.proxyTrust.length > 0 ? parseCidrList(options.proxyTrust) : null;
-  return { mechanisms, safeWithoutTls, conditional, commands, specs, trust, resolved: new Map() };
+  const deferGreeting = typeof handler.handleCONNECT === "function";
+  return {
+    mechanisms,
+    safeWithoutTls,
+    conditional,
+    commands,
+    specs,
+    trust,
+    deferGreeting,
+    resolved: new Map(),
+  };
 }
 
 /** The mechanisms that can run on this connection now; `null` when none depends on it. */

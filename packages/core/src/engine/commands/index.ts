@@ -73,6 +73,7 @@ export function dispatch(d: Dialog, lines: LineReader, verb: string, argument: s
   }
   const rule = ruleFor(d, verb);
   if (d.state.tlsRefused && !rule.whenTlsRefused) return d.reject(verb, REPLIES.lackOfSecurity);
+  if (d.state.greetingRefused && verb !== "QUIT") return d.reject(verb, REPLIES.refusedSession);
   if (d.options.requireStartTls && !d.state.tls && !rule.beforeStartTls) {
     return d.reject(verb, REPLIES.mustStartTls);
   }
