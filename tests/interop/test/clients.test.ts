@@ -272,8 +272,10 @@ describe("swaks", () => {
           dstAddress: "198.51.100.20",
           dstPort: 25,
         });
-        // session.peer stays the proxy's (the real socket's) address, as in aiosmtpd.
-        expect(message.session.peer).toMatchObject({ address: LOCALHOST });
+        // session.peer is the client the trusted header names (aiosmtpd keeps the proxy there);
+        // the socket's own peer stays in session.transportPeer.
+        expect(message.session.peer).toMatchObject({ address: "192.0.2.10", port: 40000 });
+        expect(message.session.transportPeer).toMatchObject({ address: LOCALHOST });
       }
     });
   });

@@ -556,11 +556,13 @@ describe("handlePROXY", () => {
     expect(v2.tlvs).toHaveLength(1);
     expect(v2.tlvs[0]).toMatchObject({ type: 0x02, name: "AUTHORITY" });
     expect(Buffer.from(v2.tlvs[0]?.value ?? []).toString()).toBe("example.net");
-    // session.proxyData is set for the later hooks; peer stays the proxy's address.
+    // session.proxyData is set for the later hooks; peer is the client the header names, the
+    // socket's peer (the proxy) is transportPeer.
     const ehlos = calls.filter((c) => c.hook === "handleEHLO");
     expect(ehlos[0]?.session.proxyData).toMatchObject({ version: 1, srcAddress: "192.0.2.1" });
     expect(ehlos[1]?.session.proxyData).toMatchObject({ version: 2, srcAddress: "203.0.113.7" });
-    expect(ehlos[0]?.session.peer).toMatchObject({ address: LOCALHOST });
+    expect(ehlos[0]?.session.peer).toMatchObject({ address: "192.0.2.1" });
+    expect(ehlos[0]?.session.transportPeer).toMatchObject({ address: LOCALHOST });
   });
 });
 

@@ -533,6 +533,7 @@ export interface HookCall {
 
 export interface SessionSnapshot {
   peer: unknown;
+  transportPeer: unknown;
   ssl: { implicit: boolean; protocol: string | null } | null;
   hostName: string | null;
   extendedSmtp: boolean;
@@ -555,6 +556,7 @@ export interface EnvelopeSnapshot {
 export function snapshotSession(session: Session): SessionSnapshot {
   return {
     peer: session.peer ? { ...session.peer } : null,
+    transportPeer: session.transportPeer ? { ...session.transportPeer } : null,
     ssl: session.ssl ? { implicit: session.ssl.implicit, protocol: session.ssl.protocol } : null,
     hostName: session.hostName,
     extendedSmtp: session.extendedSmtp,

@@ -191,17 +191,19 @@ export class ServerConnection {
   }
 
   /**
-   * A reply instead of the greeting. 4xx and 521 (RFC 7504) close the connection; another code
+   * A reply instead of the greeting: a 220 is a greeting of the program's own. 4xx and 521 (RFC 7504) close the connection; another code
    * (554) keeps it open until QUIT, answering 503 to the rest (RFC 5321 §3.1).
    */
   private refuseGreeting(reply: Reply): number {
     const core = this.core;
-    if (reply.code < 400) {
-      throw new LocalProtocolError("refuse the greeting with a 4xx or 5xx reply; accept() greets");
+    if (reply.code < 400 && reply.code !== 220) {
+      throw new LocalProtocolError("answer connect with 220 (a greeting of its own), 4xx or 5xx");
     }
     core.takePending("reply()");
-    core.write(reply, "other");
+    // The greeting carries no enhanced status code (RFC 2034 §3: not before EHLO).
+    core.write(reply, reply.code === 220 ? "hello" : "other");
     core.transition("decided");
+    if (reply.code === 220) return 220;
     if (reply.code < 500 || reply.code === 521) core.finish("closedByServer");
     else core.state.greetingRefused = true;
     return reply.code;
