@@ -1,8 +1,9 @@
 // handleCONNECT / handleCLOSE, the session's identity and the AUTH attempt and verdict hooks,
 // over real sockets with a raw line client and Nodemailer.
+
+import type { AuthVerdict, CloseReason } from "@smtpkit/core/server";
 import nodemailer from "nodemailer";
 import { afterEach, describe, expect, test } from "vitest";
-import type { AuthVerdict, CloseReason } from "@smtpkit/core/server";
 import { type Handler, type SmtpServer, serve } from "../src/index.js";
 import { delay, LineClient, waitFor } from "./helpers.js";
 
