@@ -254,6 +254,38 @@ describe("smtpkit CLI", () => {
     expect(stdout.match(/MESSAGE FOLLOWS/g)).toHaveLength(1);
   });
 
+  it("-dd logs both directions (> client, < server) and masks AUTH data", async () => {
+    const users = join(work, "dd-users.txt");
+    writeFileSync(users, "alice:wonderland\n");
+    const { daemon, port } = await startCli(
+      "-c",
+      "Sink",
+      "-dd",
+      "--auth-file",
+      users,
+      "--no-auth-require-tls",
+    );
+    const auth = Buffer.from("\0alice\0wonderland").toString("base64");
+    const { replies } = await sendRaw(port, [
+      "EHLO client.example",
+      `AUTH PLAIN ${auth}`,
+      "MAIL FROM:<anne@example.com>",
+      "NONSENSE",
+      "QUIT",
+    ]);
+    expect(replies[2]).toMatch(/^235 /);
+    const stderr = await daemon.waitFor("stderr", /< 221 /);
+    expect(stderr).toMatch(/> EHLO client\.example/);
+    expect(stderr).toMatch(/< 250-PIPELINING/);
+    expect(stderr).toMatch(/> AUTH PLAIN \*{8}/);
+    expect(stderr).toMatch(/< 235 2\.7\.0 Authentication successful/);
+    expect(stderr).toMatch(/> MAIL FROM:<anne@example\.com>/);
+    expect(stderr).toMatch(/< 250 2\.1\.0 OK/);
+    expect(stderr).toMatch(/< 500 5\.5\.1 Error: command "NONSENSE" not recognized/);
+    expect(stderr).not.toContain(auth);
+    expect(stderr).not.toContain("wonderland");
+  });
+
   it("--smtpscert/--smtpskey: implicit TLS with curl smtps://", async () => {
     const { daemon, port } = await startCli(
       "-c",

@@ -1,4 +1,5 @@
 import type { SmtpEvent } from "../events.js";
+import { printable } from "../reply.js";
 import type { SmtpLogger } from "./smtp-options.js";
 import type { PeerAddress } from "./transport.js";
 
@@ -37,10 +38,9 @@ export function describeEvent(event: SmtpEvent): string {
       return event.error
         ? `body refused: ${event.error} (${event.size} octets)`
         : `body received (${event.size} octets)`;
-    case "rejected": {
-      const enhanced = event.reply.enhanced ? ` ${event.reply.enhanced}` : "";
-      return `< ${event.reply.code}${enhanced} ${event.reply.lines.join(" / ")}`;
-    }
+    case "rejected":
+      // The reply itself is logged as it is sent (`< ...`).
+      return `> ${event.verb} (refused with ${event.reply.code})`;
     case "command":
       return `> ${event.verb}${event.argument === null ? "" : ` ${event.argument}`}`;
     case "proxyHeader":
@@ -56,4 +56,14 @@ export function describeEvent(event: SmtpEvent): string {
 
 function withOptions(options: readonly string[]): string {
   return options.length > 0 ? ` ${options.join(" ")}` : "";
+}
+
+const DECODER = new TextDecoder();
+
+/** The reply lines in bytes about to be sent, printable (control bytes escaped). */
+export function sentLines(bytes: Uint8Array): string[] {
+  return DECODER.decode(bytes)
+    .split("\r\n")
+    .filter((line) => line.length > 0)
+    .map(printable);
 }

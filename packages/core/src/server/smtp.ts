@@ -10,7 +10,7 @@ import { Deadline } from "./deadline.js";
 import type { CloseReason, Handler } from "./handler.js";
 import { callHook, failure, type HookName, NO_HOOK, type Outcome, replyOf } from "./hooks.js";
 import { answerRecipients } from "./lmtp-status.js";
-import { describeEvent, type LogLevel, logLine } from "./log.js";
+import { describeEvent, type LogLevel, logLine, sentLines } from "./log.js";
 import { saslContext } from "./mechanisms.js";
 import { bodyError, MessageReception } from "./message.js";
 import { carryConnection, Envelope, Session } from "./session.js";
@@ -98,7 +98,10 @@ export class SMTP implements ServerContext {
         if (event.type === "needData") {
           // fill(), inline: an idle session waits in one suspended frame (memory per connection).
           const out = this.startWait();
-          if (out.length > 0) await transport.write(out);
+          if (out.length > 0) {
+            if (this.options.logger) this.logSent(out);
+            await transport.write(out);
+          }
           this.endWait(await (this.pendingRead ?? transport.read()));
           this.pendingRead = null;
           continue;
@@ -521,7 +524,10 @@ export class SMTP implements ServerContext {
    */
   private async fill(): Promise<void> {
     const out = this.startWait();
-    if (out.length > 0) await this.transport.write(out);
+    if (out.length > 0) {
+      if (this.options.logger) this.logSent(out);
+      await this.transport.write(out);
+    }
     this.endWait(await this.transport.read());
   }
 
@@ -558,12 +564,20 @@ export class SMTP implements ServerContext {
       .catch(() => undefined);
   }
 
+  /** The debug log's server side: each reply line sent, as `< 250 2.0.0 OK`. */
+  private logSent(bytes: Uint8Array): void {
+    for (const line of sentLines(bytes)) this.log("debug", `< ${line}`);
+  }
+
   private log(level: LogLevel, message: string): void {
     if (this.options.logger) logLine(this.options.logger, this.transport?.peer, level, message);
   }
 
   private async flush(): Promise<void> {
     const data = this.connection?.dataToSend();
-    if (data && data.length > 0) await this.transport.write(data);
+    if (data && data.length > 0) {
+      if (this.options.logger) this.logSent(data);
+      await this.transport.write(data);
+    }
   }
 }
