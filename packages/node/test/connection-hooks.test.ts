@@ -1,31 +1,13 @@
 // handleCONNECT / handleCLOSE, the session's identity and the AUTH attempt and verdict hooks,
 // over real sockets with a raw line client and Nodemailer.
-
 import type { AuthVerdict, CloseReason } from "@smtpkit/core/server";
 import nodemailer from "nodemailer";
-import { afterEach, describe, expect, test } from "vitest";
-import { type Handler, type SmtpServer, serve } from "../src/index.js";
-import { delay, LineClient, waitFor } from "./helpers.js";
+import { describe, expect, test } from "vitest";
+import type { Handler } from "../src/index.js";
+import { delay, waitFor } from "./helpers.js";
+import { servedForEachTest } from "./served.js";
 
-const servers: SmtpServer[] = [];
-const clients: LineClient[] = [];
-
-afterEach(async () => {
-  for (const client of clients.splice(0)) client.destroy();
-  await Promise.all(servers.splice(0).map((server) => server.close({ timeout: 100 })));
-});
-
-async function start(handler: Handler, options: Parameters<typeof serve>[1] = {}) {
-  const server = await serve(handler, { port: 0, hostname: "mx.test", ...options });
-  servers.push(server);
-  return server;
-}
-
-async function open(server: SmtpServer): Promise<LineClient> {
-  const client = await LineClient.connect(server.port);
-  clients.push(client);
-  return client;
-}
+const { start, open } = servedForEachTest();
 
 function plain(login: string, password: string): string {
   return Buffer.from(`\0${login}\0${password}`).toString("base64");

@@ -1,26 +1,14 @@
 // The server loop over real sockets: deadlines per command line and per body, LMTP statuses
 // whatever the hook returned, one exception policy. Named after the defect each one fixed.
-import { afterEach, describe, expect, test } from "vitest";
-import { type Handler, type SmtpServer, serve } from "../src/index.js";
-import { delay, LineClient } from "./helpers.js";
+import { describe, expect, test } from "vitest";
+import type { Handler, SmtpServer } from "../src/index.js";
+import { delay, type LineClient } from "./helpers.js";
+import { servedForEachTest } from "./served.js";
 
-const servers: SmtpServer[] = [];
-const clients: LineClient[] = [];
-
-afterEach(async () => {
-  for (const client of clients.splice(0)) client.destroy();
-  await Promise.all(servers.splice(0).map((server) => server.close({ timeout: 100 })));
-});
-
-async function start(handler: Handler, options: Parameters<typeof serve>[1] = {}) {
-  const server = await serve(handler, { port: 0, hostname: "mx.test", ...options });
-  servers.push(server);
-  return server;
-}
+const { start, open } = servedForEachTest();
 
 async function connect(server: SmtpServer): Promise<LineClient> {
-  const client = await LineClient.connect(server.port);
-  clients.push(client);
+  const client = await open(server);
   expect(await client.reply()).toMatch(/^220 /);
   return client;
 }
