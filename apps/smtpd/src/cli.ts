@@ -116,10 +116,6 @@ async function main(argv: readonly string[]): Promise<void> {
 
   const bound = options.path ?? hostPort(options.host === "" ? "*" : options.host, server.port);
   log.info(`Server is listening on ${bound}`);
-  const summary = describeServer(options, serveOptions, loaded.label);
-  if (cluster.isPrimary)
-    process.stderr.write(`${PROGRAM} ${version} listening on ${bound} (${summary})\n`);
-
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -151,6 +147,11 @@ async function main(argv: readonly string[]): Promise<void> {
   } else {
     process.on("SIGINT", stop);
   }
+  // Only now: the line tells scripts the server is up, so a signal sent on seeing it must find
+  // the handlers installed (stderr to a pipe is written synchronously).
+  const summary = describeServer(options, serveOptions, loaded.label);
+  if (cluster.isPrimary)
+    process.stderr.write(`${PROGRAM} ${version} listening on ${bound} (${summary})\n`);
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
