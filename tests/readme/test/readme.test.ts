@@ -116,6 +116,9 @@ const listening = (port: number) =>
     socket.once("error", () => resolve(false));
   });
 
+/** How long an example that is a test file may take: it runs a whole suite. */
+const suiteTimeout = 300_000;
+
 /**
  * Runs an example the way CONTRIBUTING.md describes: it passes when it exits 0 by itself, or when
  * it serves on the port it names, takes a message from Nodemailer (any SMTP reply counts: the
@@ -195,23 +198,29 @@ describe("README examples run as written", () => {
     expect(all.length).toBeGreaterThan(10);
   });
 
-  it.each(all.map((s) => [s.id, s]))("%s", async (_id, snippet) => {
-    if (snippet.skip) {
-      // An explicit, visible opt-out in the README: nothing to run.
-      expect(snippet.skip.length).toBeGreaterThan(3);
-      return;
-    }
-    const dir = prepare(snippet.id);
-    const result = await exercise(
-      launch(snippet, dir),
-      portsIn(snippet.code),
-      /(^|[{,]\s*)smtps:/m.test(snippet.code),
-    );
-    const detail = `${snippet.id} (${snippet.runtime}) ${result.how}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;
-    expect(result.how === "exited" ? result.code === 0 : result.how === "served", detail).toBe(
-      true,
-    );
-  });
+  it.each(all.map((s) => [s.id, s]))(
+    "%s",
+    { timeout: suiteTimeout + 30_000 },
+    async (_id, snippet) => {
+      if (snippet.skip) {
+        // An explicit, visible opt-out in the README: nothing to run.
+        expect(snippet.skip.length).toBeGreaterThan(3);
+        return;
+      }
+      const dir = prepare(snippet.id);
+      const result = await exercise(
+        launch(snippet, dir),
+        portsIn(snippet.code),
+        /(^|[{,]\s*)smtps:/m.test(snippet.code),
+        // A test-file example runs a whole suite (the compliance cases take a minute on a busy machine).
+        snippet.runtime === "vitest" ? suiteTimeout : 30_000,
+      );
+      const detail = `${snippet.id} (${snippet.runtime}) ${result.how}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;
+      expect(result.how === "exited" ? result.code === 0 : result.how === "served", detail).toBe(
+        true,
+      );
+    },
+  );
 });
 
 describe("README shell examples (`npx smtpkit` lines) run", () => {
