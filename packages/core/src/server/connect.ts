@@ -1,8 +1,87 @@
+import type { ServerConnection } from "../engine/connection.js";
+import { catalogueReply, REPLIES } from "../engine/replies.js";
+import type { Reply } from "../reply.js";
 import type { ProxyData } from "../syntax/proxy-protocol.js";
-import type { ConnectDecision } from "./handler.js";
+import type { CloseReason, ConnectDecision, Handler } from "./handler.js";
+import { callHook, failure, replyOf } from "./hooks.js";
 import type { Session } from "./session.js";
 import { newSessionId } from "./session-id.js";
+import type { ServerContext } from "./smtp-options.js";
 import type { PeerAddress, SmtpTransport } from "./transport.js";
+
+const EARLY_TALKER = catalogueReply(REPLIES.earlyTalker, true);
+
+/** What the greeting decision needs of the session being opened. */
+export interface GreetingContext {
+  readonly server: ServerContext & { readonly handler: Handler; readonly session: Session };
+  readonly connection: ServerConnection;
+  readonly transport: SmtpTransport;
+  readonly isClosed: () => boolean;
+  readonly log: (message: string) => void;
+  readonly logError: (message: string) => void;
+}
+
+/** How the greeting went: a read started during a pause (the loop takes it over), a refusal. */
+export interface Greeting {
+  readonly pendingRead: Promise<Uint8Array | null> | null;
+  readonly refused: boolean;
+}
+
+/**
+ * `handleCONNECT` decides on the greeting: now, after a pause (a client that talks first is an
+ * early talker), or a refusal. Answers the engine's `connect` event.
+ */
+export async function decideGreeting(ctx: GreetingContext): Promise<Greeting> {
+  const { server, connection } = ctx;
+  const handler = server.handler;
+  const outcome = await callHook(
+    () => handler.handleCONNECT?.(server, server.session, server.signal),
+    handler,
+    ctx.logError,
+  );
+  if (ctx.isClosed()) return { pendingRead: null, refused: false };
+  let value = outcome.error ?? outcome.value;
+  let pendingRead: Promise<Uint8Array | null> | null = null;
+  if (isConnectDecision(value)) {
+    const pause = greetPause(ctx.transport, value.delay);
+    pendingRead = pause.read;
+    const talked = await pause.talked;
+    if (ctx.isClosed()) return { pendingRead, refused: false };
+    if (talked && server.options.earlyTalkers !== "allow") {
+      ctx.log("early talker refused");
+      connection.reply(EARLY_TALKER);
+      return { pendingRead, refused: true };
+    }
+    value = value.reply;
+  }
+  let reply: Reply | null;
+  try {
+    reply = replyOf(value);
+  } catch (error) {
+    reply = await failure(error, handler, ctx.logError);
+  }
+  if (reply === null || (reply.code >= 200 && reply.code < 300 && reply.code !== 220)) {
+    connection.accept();
+    return { pendingRead, refused: false };
+  }
+  connection.reply(reply);
+  return { pendingRead, refused: reply.code >= 400 };
+}
+
+/** Calls `handleCLOSE` once; whatever it does, the session's end does not fail. */
+export async function closeHook(
+  server: ServerContext & { readonly handler: Handler; readonly session: Session },
+  reason: CloseReason,
+  logError: (message: string) => void,
+): Promise<void> {
+  const hook = server.handler.handleCLOSE;
+  if (!hook) return;
+  try {
+    await hook.call(server.handler, server, server.session, reason);
+  } catch (error) {
+    logError(`handleCLOSE failed: ${String((error as Error)?.stack ?? error)}`);
+  }
+}
 
 /** What a session knows of its connection from the start (kept across STARTTLS). */
 export function identify(session: Session, transport: SmtpTransport, lmtp: boolean): void {

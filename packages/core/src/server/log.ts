@@ -67,3 +67,12 @@ export function sentLines(bytes: Uint8Array): string[] {
     .filter((line) => line.length > 0)
     .map(printable);
 }
+
+/** The debug log's server side: each reply line sent, as `< 250 2.0.0 OK`. */
+export function logSent(
+  logger: SmtpLogger,
+  peer: PeerAddress | null | undefined,
+  bytes: Uint8Array,
+): void {
+  for (const line of sentLines(bytes)) logLine(logger, peer, "debug", `< ${line}`);
+}

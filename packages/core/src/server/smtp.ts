@@ -1,16 +1,17 @@
 import { ServerConnection } from "../engine/connection.js";
-import { catalogueReply, hostReply, REPLIES } from "../engine/replies.js";
+import { hostReply, REPLIES } from "../engine/replies.js";
 import { SmtpError } from "../errors.js";
 import { AWAITS_DECISION, type BodyEndEvent, type SmtpEvent } from "../events.js";
 import type { Reply, ReplyLike } from "../reply.js";
 import type { ProxyData } from "../syntax/proxy-protocol.js";
 import { authenticate, challengeBytes } from "./auth.js";
-import { greetPause, identify, isConnectDecision, proxiedPeer } from "./connect.js";
+import { BuiltinCommands } from "./builtin-commands.js";
+import { closeHook, decideGreeting, identify, proxiedPeer } from "./connect.js";
 import { Deadline } from "./deadline.js";
 import type { CloseReason, Handler } from "./handler.js";
 import { callHook, failure, type HookName, NO_HOOK, type Outcome, replyOf } from "./hooks.js";
 import { answerRecipients } from "./lmtp-status.js";
-import { describeEvent, type LogLevel, logLine, sentLines } from "./log.js";
+import { describeEvent, type LogLevel, logLine, logSent } from "./log.js";
 import { saslContext } from "./mechanisms.js";
 import { bodyError, MessageReception } from "./message.js";
 import { carryConnection, Envelope, Session } from "./session.js";
@@ -22,7 +23,6 @@ import type { SmtpTransport } from "./transport.js";
 const EMPTY = new Uint8Array(0);
 /** The signal's reason when a session ends; one object, not a stack trace per connection. */
 const CONNECTION_CLOSED = Object.freeze(new Error("connection closed"));
-const EARLY_TALKER = catalogueReply(REPLIES.earlyTalker, true);
 
 /**
  * One SMTP (or LMTP) session, aiosmtpd's `SMTP` class: it drives the sans-IO engine over an
@@ -36,7 +36,7 @@ const EARLY_TALKER = catalogueReply(REPLIES.earlyTalker, true);
  * HELP text with `@syntax("PING [ignored]")`); overriding `smtpMAIL` replaces MAIL, and
  * `super.smtpMAIL(argument)` runs the built-in behaviour.
  */
-export class SMTP implements ServerContext {
+export class SMTP extends BuiltinCommands implements ServerContext {
   readonly handler: Handler;
   readonly options: SmtpOptions;
   session!: Session;
@@ -60,6 +60,7 @@ export class SMTP implements ServerContext {
   private readonly logError = (message: string): void => this.log("error", message);
 
   constructor(handler: Handler, options: SmtpOptions = {}) {
+    super();
     this.handler = handler;
     this.options = options;
     this.tables = serverTables(this, SMTP.prototype);
@@ -99,7 +100,7 @@ export class SMTP implements ServerContext {
           // fill(), inline: an idle session waits in one suspended frame (memory per connection).
           const out = this.startWait();
           if (out.length > 0) {
-            if (this.options.logger) this.logSent(out);
+            if (this.options.logger) logSent(this.options.logger, this.transport.peer, out);
             await transport.write(out);
           }
           this.endWait(await (this.pendingRead ?? transport.read()));
@@ -129,18 +130,7 @@ export class SMTP implements ServerContext {
         // The transport is already gone.
       }
       await transport.close().catch(() => undefined);
-      await this.closeHook();
-    }
-  }
-
-  /** Calls `handleCLOSE` once; whatever it does, `run()` does not reject. */
-  private async closeHook(): Promise<void> {
-    const hook = this.handler.handleCLOSE;
-    if (!hook) return;
-    try {
-      await hook.call(this.handler, this, this.session, this.closeReason ?? "eof");
-    } catch (error) {
-      this.logError(`handleCLOSE failed: ${String((error as Error)?.stack ?? error)}`);
+      await closeHook(this, this.closeReason ?? "eof", this.logError);
     }
   }
 
@@ -196,60 +186,12 @@ export class SMTP implements ServerContext {
     return new Envelope();
   }
 
-  // Built-in commands, overridable. An override calls `super.smtpVERB(argument)` for the default.
-
-  async smtpHELO(_argument: string | null): Promise<ReplyLike | void> {
-    await this.runBuiltin();
-  }
-  async smtpEHLO(_argument: string | null): Promise<ReplyLike | void> {
-    await this.runBuiltin();
-  }
-  async smtpLHLO(_argument: string | null): Promise<ReplyLike | void> {
-    await this.runBuiltin();
-  }
-  async smtpMAIL(_argument: string | null): Promise<ReplyLike | void> {
-    await this.runBuiltin();
-  }
-  async smtpRCPT(_argument: string | null): Promise<ReplyLike | void> {
-    await this.runBuiltin();
-  }
-  async smtpDATA(_argument: string | null): Promise<ReplyLike | void> {
-    await this.runBuiltin();
-  }
-  async smtpBDAT(_argument: string | null): Promise<ReplyLike | void> {
-    await this.runBuiltin();
-  }
-  async smtpRSET(_argument: string | null): Promise<ReplyLike | void> {
-    await this.runBuiltin();
-  }
-  async smtpNOOP(_argument: string | null): Promise<ReplyLike | void> {
-    await this.runBuiltin();
-  }
-  async smtpQUIT(_argument: string | null): Promise<ReplyLike | void> {
-    await this.runBuiltin();
-  }
-  async smtpVRFY(_argument: string | null): Promise<ReplyLike | void> {
-    await this.runBuiltin();
-  }
-  async smtpEXPN(_argument: string | null): Promise<ReplyLike | void> {
-    await this.runBuiltin();
-  }
-  async smtpHELP(_argument: string | null): Promise<ReplyLike | void> {
-    await this.runBuiltin();
-  }
-  async smtpAUTH(_argument: string | null): Promise<ReplyLike | void> {
-    await this.runBuiltin();
-  }
-  async smtpSTARTTLS(_argument: string | null): Promise<ReplyLike | void> {
-    await this.runBuiltin();
-  }
-
   /**
    * The built-in behaviour of the replaced command: the engine runs it, and its events are
    * handled here, up to and including the one that needed a decision, so an override's code
    * after `await super.smtpVERB()` sees the command done.
    */
-  private async runBuiltin(): Promise<void> {
+  protected async runBuiltin(): Promise<void> {
     this.builtinRan = true;
     const conn = this.connection;
     conn.runBuiltin();
@@ -394,39 +336,16 @@ export class SMTP implements ServerContext {
 
   /** `handleCONNECT` decides on the greeting: now, after a pause, or a refusal. */
   private async connect(): Promise<void> {
-    const handler = this.handler;
-    const outcome = await callHook(
-      () => handler.handleCONNECT?.(this, this.session, this.signal),
-      handler,
-      this.logError,
-    );
-    if (this.closed) return;
-    let value = outcome.error ?? outcome.value;
-    if (isConnectDecision(value)) {
-      const pause = greetPause(this.transport, value.delay);
-      this.pendingRead = pause.read;
-      const talked = await pause.talked;
-      if (this.closed) return;
-      if (talked && this.options.earlyTalkers !== "allow") {
-        this.closeReason = "refused";
-        this.log("info", "early talker refused");
-        this.connection.reply(EARLY_TALKER);
-        return;
-      }
-      value = value.reply;
-    }
-    let reply: Reply | null;
-    try {
-      reply = replyOf(value);
-    } catch (error) {
-      reply = await failure(error, handler, this.logError);
-    }
-    if (reply === null || (reply.code >= 200 && reply.code < 300 && reply.code !== 220)) {
-      this.connection.accept();
-      return;
-    }
-    if (reply.code >= 400) this.closeReason = "refused";
-    this.connection.reply(reply);
+    const greeting = await decideGreeting({
+      server: this,
+      connection: this.connection,
+      transport: this.transport,
+      isClosed: () => this.closed,
+      log: (message) => this.log("info", message),
+      logError: this.logError,
+    });
+    this.pendingRead = greeting.pendingRead;
+    if (greeting.refused) this.closeReason = "refused";
   }
 
   /**
@@ -525,7 +444,7 @@ export class SMTP implements ServerContext {
   private async fill(): Promise<void> {
     const out = this.startWait();
     if (out.length > 0) {
-      if (this.options.logger) this.logSent(out);
+      if (this.options.logger) logSent(this.options.logger, this.transport.peer, out);
       await this.transport.write(out);
     }
     this.endWait(await this.transport.read());
@@ -564,11 +483,6 @@ export class SMTP implements ServerContext {
       .catch(() => undefined);
   }
 
-  /** The debug log's server side: each reply line sent, as `< 250 2.0.0 OK`. */
-  private logSent(bytes: Uint8Array): void {
-    for (const line of sentLines(bytes)) this.log("debug", `< ${line}`);
-  }
-
   private log(level: LogLevel, message: string): void {
     if (this.options.logger) logLine(this.options.logger, this.transport?.peer, level, message);
   }
@@ -576,7 +490,7 @@ export class SMTP implements ServerContext {
   private async flush(): Promise<void> {
     const data = this.connection?.dataToSend();
     if (data && data.length > 0) {
-      if (this.options.logger) this.logSent(data);
+      if (this.options.logger) logSent(this.options.logger, this.transport.peer, data);
       await this.transport.write(data);
     }
   }
