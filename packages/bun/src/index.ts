@@ -1,6 +1,7 @@
 // @smtpkit/bun: the core's SMTP class over Bun's sockets. The core's server types are
 // re-exported so an application needs a single import.
 export {
+  compose,
   Envelope,
   type Handler,
   type PeerAddress,

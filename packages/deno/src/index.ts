@@ -1,6 +1,7 @@
 // @smtpkit/deno: the core's SMTP class over Deno's sockets. The core's server types are
 // re-exported so an application needs a single import.
 export {
+  compose,
   Envelope,
   type Handler,
   type PeerAddress,

@@ -1,5 +1,6 @@
 // The core's server types, re-exported so an application needs a single import.
 export {
+  compose,
   Envelope,
   type Handler,
   type PeerAddress,

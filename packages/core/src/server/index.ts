@@ -1,5 +1,6 @@
 export { type BodyReader, type BodyReadResult, MessageBody } from "./body.js";
 export { syntax } from "./command-syntax.js";
+export { compose } from "./compose.js";
 export type {
   AuthVerdict,
   Awaitable,

@@ -1,0 +1,155 @@
+import type { Handler } from "./handler.js";
+
+/**
+ * Chains handler fragments into one handler, the way Haraka chains plugins:
+ * `compose(rateLimit, verify, received, new Mailbox(dir))`. Each fragment is an ordinary handler
+ * with the hooks it needs; they run in the order given, and for each step:
+ *
+ * - the first fragment that returns something (a reply, a `{ delay }`) decides, and the ones
+ *   after it are not asked; a fragment that returns nothing passes the step on. A fragment that
+ *   throws ends the step with the usual exception policy (the composed `handleException`);
+ * - `handleEHLO` is a pipeline: each fragment gets the responses the previous one returned (so
+ *   several may add or remove keywords); a fragment returning a non-list reply decides;
+ * - `handlePROXY` goes on only when every fragment says so; `handleSTARTTLS` refuses when one does;
+ * - `handleCLOSE` runs in every fragment, whatever the others do;
+ * - the body goes to the one fragment with `handleDATA` or `handleDATAStream` (the delivery), and
+ *   `handleAUTH` (taking over the AUTH exchange) to the one fragment that has it: two fragments
+ *   with the same one of these are a mistake, reported when composing.
+ *
+ * The composed handler has only the hooks some fragment has, so a step no fragment cares about
+ * costs what it costs without a handler.
+ */
+export function compose(...fragments: readonly Handler[]): Handler {
+  const composed: Record<string, unknown> = {};
+  const having = (hook: keyof Handler) => fragments.filter((f) => typeof f[hook] === "function");
+
+  for (const hook of FIRST_ANSWER_WINS) {
+    const chain = having(hook);
+    if (chain.length > 0) composed[hook] = firstAnswer(chain, hook);
+  }
+
+  const ehlo = having("handleEHLO");
+  if (ehlo.length > 0) composed.handleEHLO = ehloPipeline(ehlo);
+
+  const proxy = having("handlePROXY");
+  if (proxy.length > 0) composed.handlePROXY = everyAgrees(proxy, "handlePROXY", false);
+  const startTls = having("handleSTARTTLS");
+  if (startTls.length > 0) composed.handleSTARTTLS = everyAgrees(startTls, "handleSTARTTLS", true);
+
+  const close = having("handleCLOSE");
+  if (close.length > 0) {
+    composed.handleCLOSE = async (...args: unknown[]) => {
+      const failures: unknown[] = [];
+      for (const fragment of close) {
+        try {
+          await call(fragment, "handleCLOSE", args);
+        } catch (error) {
+          failures.push(error);
+        }
+      }
+      // Every fragment has run; the server logs what went wrong.
+      if (failures.length === 1) throw failures[0];
+      if (failures.length > 1) throw new AggregateError(failures, "handleCLOSE failed");
+    };
+  }
+
+  const delivery = single(fragments, ["handleDATA", "handleDATAStream"], "the body");
+  if (delivery) {
+    for (const hook of ["handleDATA", "handleDATAStream"] as const) {
+      if (typeof delivery[hook] === "function")
+        composed[hook] = (...args: unknown[]) => call(delivery, hook, args);
+    }
+  }
+  const auth = single(fragments, ["handleAUTH"], "the AUTH exchange");
+  if (auth) composed.handleAUTH = (...args: unknown[]) => call(auth, "handleAUTH", args);
+
+  return composed as Handler;
+}
+
+/** The hooks where the first fragment with an answer decides. */
+const FIRST_ANSWER_WINS = [
+  "handleCONNECT",
+  "handleHELO",
+  "handleMAIL",
+  "handleRCPT",
+  "handleRSET",
+  "handleNOOP",
+  "handleQUIT",
+  "handleVRFY",
+  "handleAUTHAttempt",
+  "handleAUTHResult",
+  "handleException",
+] as const satisfies readonly (keyof Handler)[];
+
+function call(fragment: Handler, hook: keyof Handler, args: readonly unknown[]): unknown {
+  return Reflect.apply(fragment[hook] as (...all: unknown[]) => unknown, fragment, args);
+}
+
+const isAnswer = (value: unknown) => value !== undefined && value !== null;
+
+/** Synchronous while the fragments answer synchronously: no promise for a chain of plain checks. */
+function firstAnswer(chain: readonly Handler[], hook: keyof Handler) {
+  const from = (start: number, args: readonly unknown[]): unknown => {
+    for (let i = start; i < chain.length; i++) {
+      const value = call(chain[i] as Handler, hook, args);
+      if (isThenable(value))
+        return Promise.resolve(value).then((v) => (isAnswer(v) ? v : from(i + 1, args)));
+      if (isAnswer(value)) return value;
+    }
+    return undefined;
+  };
+  return (...args: unknown[]) => from(0, args);
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null)?.then === "function";
+}
+
+/** `handleEHLO(server, session, envelope, hostname, responses, signal)`, threaded. */
+function ehloPipeline(chain: readonly Handler[]) {
+  return async (...args: unknown[]) => {
+    const at = 4; // the responses' position in the arguments
+    let responses = args[at] as readonly unknown[];
+    let changed = false;
+    for (const fragment of chain) {
+      const value = await call(fragment, "handleEHLO", [
+        ...args.slice(0, at),
+        [...responses],
+        ...args.slice(at + 1),
+      ]);
+      if (Array.isArray(value)) {
+        responses = value;
+        changed = true;
+      } else if (isAnswer(value)) return value;
+    }
+    return changed ? responses : undefined;
+  };
+}
+
+/**
+ * `handlePROXY` (true goes on; anything else closes) and `handleSTARTTLS` (only `false`
+ * refuses): the first fragment that disagrees decides.
+ */
+function everyAgrees(chain: readonly Handler[], hook: keyof Handler, onlyFalseRefuses: boolean) {
+  return async (...args: unknown[]) => {
+    for (const fragment of chain) {
+      const value = await call(fragment, hook, args);
+      if (onlyFalseRefuses ? value === false : value !== true) return false;
+    }
+    return onlyFalseRefuses ? undefined : true;
+  };
+}
+
+/** The one fragment with any of `hooks`, or none; two are a composition error. */
+function single(
+  fragments: readonly Handler[],
+  hooks: readonly (keyof Handler)[],
+  what: string,
+): Handler | undefined {
+  const owners = fragments.filter((f) => hooks.some((hook) => typeof f[hook] === "function"));
+  if (owners.length > 1) {
+    const names = owners.map((f) => f.constructor?.name || "a handler object").join(" and ");
+    throw new TypeError(`compose: only one fragment can take ${what}, but ${names} both do`);
+  }
+  return owners[0];
+}
