@@ -124,7 +124,7 @@ print(json.dumps(out))
       futurerelease: "3600",
       ok: [250, "2.1.0 OK"],
       priority: [501, "5.5.4 Error: MT-PRIORITY must be a whole number from -9 to 9"],
-      by: [501, "5.5.4 Error: BY time is below the advertised minimum"],
+      by: [555, "5.5.4 Error: BY time is below the advertised minimum"],
       hold: [554, "5.5.4 Error: release time beyond the advertised maximum"],
       rrvs_ok: [250, "2.1.5 OK"],
       rrvs_bad: [501, "5.5.4 Error: bad RRVS value"],

@@ -180,7 +180,7 @@ describe("extensions over a raw socket", () => {
     const refusals: [string, string][] = [
       ["AUTH=nobody", "501 5.5.4 Error: AUTH must be a mailbox or <>, as xtext"],
       ["MT-PRIORITY=10", "501 5.5.4 Error: MT-PRIORITY must be a whole number from -9 to 9"],
-      ["BY=10;R", "501 5.5.4 Error: BY time is below the advertised minimum"],
+      ["BY=10;R", "555 5.5.4 Error: BY time is below the advertised minimum"],
       [
         "BY=soon",
         "501 5.5.4 Error: BY must be <seconds>;N or <seconds>;R, optionally followed by T",

@@ -104,7 +104,8 @@ export const REPLIES = {
     "5.5.4",
     "Error: BY must be <seconds>;N or <seconds>;R, optionally followed by T",
   ),
-  deliverByTooShort: r(501, "5.5.4", "Error: BY time is below the advertised minimum"),
+  // 555 as sendmail (the DELIVERBY implementation RFC 2852 grew from): a value this server refuses.
+  deliverByTooShort: r(555, "5.5.4", "Error: BY time is below the advertised minimum"),
   holdValue: r(501, "5.5.4", "Error: bad HOLDFOR or HOLDUNTIL value"),
   holdBoth: r(501, "5.5.4", "Error: HOLDFOR and HOLDUNTIL cannot be combined"),
   holdTooLong: r(554, "5.5.4", "Error: release time beyond the advertised maximum"),
