@@ -15,9 +15,10 @@ import {
   parseUsersFile,
   type UserDatabase,
 } from "@smtpkit/auth";
-import { parseCidrList } from "@smtpkit/core";
+import { type Extensions, parseCidrList } from "@smtpkit/core";
 import { pyStrRepr } from "@smtpkit/handlers";
 import { Command, CommanderError, Option } from "commander";
+import { describeExtensions, EXTENSIONS_HELP, parseExtensionList } from "./extensions.js";
 
 export const PROGRAM = "smtpkit";
 export const DEFAULT_HOST = "localhost";
@@ -73,6 +74,8 @@ export interface CliOptions {
     readonly required: boolean;
     readonly requireTls: boolean;
   };
+  /** `--extensions`: the off-by-default ESMTP parameter extensions turned on. */
+  readonly extensions: Extensions;
 }
 
 /** `run` with options, or `exit` after `--help`/`--version` or a usage error (code 2). */
@@ -131,6 +134,7 @@ interface RawOptions {
   authMechanisms?: string;
   authRequired?: boolean;
   authRequireTls: boolean;
+  extensions?: string;
 }
 
 /** The end of `--help`: every built-in handler with its CLASSARGS, and what a module exports. */
@@ -243,6 +247,7 @@ export function buildProgram(
       "require AUTH before MAIL, RCPT, DATA, VRFY and HELP; needs --auth-file",
     )
     .option("--no-auth-require-tls", "offer PLAIN and LOGIN without TLS too; needs --auth-file")
+    .option("--extensions <LIST>", EXTENSIONS_HELP)
     .argument("[CLASSARGS...]", "additional arguments passed to the handler's fromCli()")
     .helpOption("-h, --help", "show this help message and exit")
     .addHelpText("after", HANDLERS_HELP)
@@ -450,7 +455,17 @@ function validate(raw: RawOptions, classargs: string[], env: ParseEnvironment): 
       required: raw.authRequired === true,
       requireTls: raw.authRequireTls,
     },
+    extensions: extensionList(raw.extensions),
   };
+}
+
+function extensionList(list: string | undefined): Extensions {
+  if (list === undefined) return {};
+  try {
+    return parseExtensionList(list);
+  } catch (error) {
+    throw new CliUsageError(`argument --extensions: ${(error as Error).message}`);
+  }
 }
 
 /**
@@ -520,6 +535,7 @@ export interface CliServeOptions extends Partial<AuthServerOptions> {
   readonly tls?: TlsFiles;
   readonly requireStartTls: boolean;
   readonly smtps?: TlsFiles;
+  readonly extensions?: Extensions;
 }
 
 /**
@@ -559,6 +575,7 @@ export function toServeOptions(
     // aiosmtpd: `require_starttls = tls_context and require_starttls`.
     requireStartTls: tls !== undefined && options.requireTls,
     ...(smtps && { smtps }),
+    ...(Object.keys(options.extensions).length > 0 && { extensions: options.extensions }),
   };
 }
 
@@ -639,6 +656,7 @@ export function describeServer(
     );
   }
   if (options.smtputf8) parts.push("SMTPUTF8");
+  parts.push(...describeExtensions(options.extensions));
   parts.push(options.size > 0 ? `size ${options.size}` : "no size limit");
   if (options.proxyProtocol !== null) parts.push("PROXY protocol");
   parts.push(`handler ${handlerLabel}`);

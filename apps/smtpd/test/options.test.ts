@@ -63,6 +63,7 @@ describe("defaults (aiosmtpd's test_defaults, with smtpkit's true SIZE default)"
       maxConnections: null,
       workers: 1,
       auth: { file: null, mechanisms: null, required: false, requireTls: true },
+      extensions: {},
     });
     expect(DEFAULT_SIZE).toBe(33554432);
   });

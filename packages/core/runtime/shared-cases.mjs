@@ -248,7 +248,7 @@ test("pipelined SMTP transaction", () => {
     output,
     "220 mx.example smtpkit\r\n" +
       "250-mx.example\r\n250-SIZE 33554432\r\n250-8BITMIME\r\n250-PIPELINING\r\n" +
-      "250-ENHANCEDSTATUSCODES\r\n250-CHUNKING\r\n250 HELP\r\n" +
+      "250-ENHANCEDSTATUSCODES\r\n250-CHUNKING\r\n250-LIMITS RCPTMAX=1000\r\n250 HELP\r\n" +
       "250 2.1.0 OK\r\n250 2.1.5 OK\r\n550 5.1.1 No such user\r\n250 2.1.5 OK\r\n" +
       "354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 Queued as 1234\r\n221 2.0.0 Bye\r\n",
     "server output",

@@ -1,8 +1,13 @@
 import type { RemoteProtocolError } from "./errors.js";
 import type { Reply } from "./reply.js";
 import type { DataError } from "./syntax/data-reader.js";
+import type { DeliverBy } from "./syntax/deliver-by.js";
 import type { EsmtpParam } from "./syntax/esmtp-params.js";
 import type { ProxyData } from "./syntax/proxy-protocol.js";
+import type { Rrvs } from "./syntax/rrvs.js";
+
+export type { DeliverBy } from "./syntax/deliver-by.js";
+export type { Rrvs } from "./syntax/rrvs.js";
 
 /**
  * What `ServerConnection.nextEvent()` returns. Events marked "awaits a reply" leave the connection
@@ -91,10 +96,42 @@ export interface MailEvent {
   /** `KEYWORD` / `KEYWORD=value` strings, aiosmtpd's `mail_options`. */
   readonly options: readonly string[];
   readonly smtpUtf8: boolean;
-  readonly body: "7BIT" | "8BITMIME" | null;
+  /** `BODY=`; BINARYMIME (RFC 3030) only when offered, and its body can only come by BDAT. */
+  readonly body: BodyType | null;
   readonly size: number | null;
   readonly requireTls: boolean;
   readonly dsn: { readonly ret: "FULL" | "HDRS" | null; readonly envelopeId: string | null } | null;
+  /** RFC 4954 §5 `AUTH=`, when AUTH is offered; null without the parameter. */
+  readonly auth: MailAuth | null;
+  /** RFC 6710 `MT-PRIORITY=`, -9 to 9, when offered; null without the parameter. */
+  readonly mtPriority: number | null;
+  /** RFC 2852 `BY=`, when offered; null without the parameter. */
+  readonly deliverBy: DeliverBy | null;
+  /** RFC 4865 `HOLDFOR=` / `HOLDUNTIL=`, when offered; null without either. */
+  readonly futureRelease: FutureRelease | null;
+}
+
+export type BodyType = "7BIT" | "8BITMIME" | "BINARYMIME";
+
+/** MAIL's `AUTH=` parameter (RFC 4954 §5). */
+export interface MailAuth {
+  /** The decoded mailbox the client says submitted the message; null for `AUTH=<>`. */
+  readonly submitter: string | null;
+  /**
+   * The session is authenticated. When false the server must treat the message as `AUTH=<>`
+   * (RFC 4954 §5) and may only log the submitter.
+   */
+  readonly trusted: boolean;
+}
+
+/** MAIL's `HOLDFOR=` / `HOLDUNTIL=` (RFC 4865): when the message is to be released. */
+export interface FutureRelease {
+  /** `HOLDFOR=` in seconds, when that was the parameter. */
+  readonly holdFor: number | null;
+  /** `HOLDUNTIL=`, when that was the parameter (possibly already past: release at once). */
+  readonly holdUntil: Date | null;
+  /** The release time: `holdUntil`, or the MAIL command's time plus `holdFor`. */
+  readonly releaseAt: Date;
 }
 
 /** RCPT TO, after every check. Awaits a reply; a 2xx adds the recipient. */
@@ -107,6 +144,8 @@ export interface RcptEvent {
     readonly notify: readonly ("NEVER" | "SUCCESS" | "FAILURE" | "DELAY")[] | null;
     readonly originalRecipient: { readonly type: string; readonly address: string } | null;
   } | null;
+  /** RFC 7293 `RRVS=`, when offered; null without the parameter. */
+  readonly rrvs: Rrvs | null;
 }
 
 /** A message body begins (after `354`, or with the first BDAT chunk). Information. */

@@ -26,6 +26,21 @@ export interface Extensions {
   readonly dsn?: boolean;
   /** RFC 8689 `REQUIRETLS` MAIL parameter, offered only under TLS. Default false. */
   readonly requireTls?: boolean;
+  /** RFC 3030 `BODY=BINARYMIME`, offered only with `chunking` and `eightBitMime`; such a body must come by BDAT. Default false. */
+  readonly binaryMime?: boolean;
+  /** RFC 9422 `LIMITS RCPTMAX=… MAILMAX=…` from `maxRecipients` and the MAIL call limit. Default true. */
+  readonly limits?: boolean;
+  /** RFC 6710 `MT-PRIORITY=-9…9`; a string also names the priority profile (`"MIXER"`, `"STANAG4406"`, `"NSEP"`). Default false. */
+  readonly mtPriority?: boolean | string;
+  /** RFC 2852 `BY=<seconds>;N|R[T]`; `{ minimum }` advertises the shortest `R` time accepted, in seconds. Default false. */
+  readonly deliverBy?: boolean | { readonly minimum?: number };
+  /**
+   * RFC 4865 `HOLDFOR=` / `HOLDUNTIL=`: `{ maxInterval }` is the longest hold in seconds (true: 7 days);
+   * `now` the clock that `HOLDUNTIL` and the advertised latest date are measured against. Default false.
+   */
+  readonly futureRelease?: boolean | { readonly maxInterval?: number; readonly now?: () => number };
+  /** RFC 7293 `RRVS=<date-time>[;C|R]` on RCPT. Default false. */
+  readonly rrvs?: boolean;
   /** Extra EHLO keywords to advertise, e.g. `"XCLIENT ADDR NAME"`. */
   readonly keywords?: readonly string[];
   /** Extra MAIL / RCPT parameter keywords the program accepts (passed through unvalidated). */
@@ -110,6 +125,14 @@ export interface ResolvedOptions {
   readonly chunking: boolean;
   readonly dsn: boolean;
   readonly requireTlsParam: boolean;
+  readonly binaryMime: boolean;
+  readonly limits: boolean;
+  /** MT-PRIORITY: `null` when off, else the profile advertised ("" for none). */
+  readonly mtPriority: string | null;
+  /** DELIVERBY: `null` when off, else the minimum `R` time in seconds (0: none advertised). */
+  readonly deliverByMinimum: number | null;
+  readonly futureRelease: { readonly maxInterval: number; readonly now: () => number } | null;
+  readonly rrvs: boolean;
   readonly keywords: readonly string[];
   readonly mailParameters: ReadonlySet<string>;
   readonly rcptParameters: ReadonlySet<string>;
@@ -172,6 +195,12 @@ export function resolveOptions(options: ConnectionOptions = {}): ResolvedOptions
     chunking: ext.chunking ?? true,
     dsn: ext.dsn ?? false,
     requireTlsParam: ext.requireTls ?? false,
+    binaryMime: (ext.binaryMime ?? false) && (ext.chunking ?? true) && (ext.eightBitMime ?? true),
+    limits: ext.limits ?? true,
+    mtPriority: resolveMtPriority(ext.mtPriority),
+    deliverByMinimum: resolveDeliverBy(ext.deliverBy),
+    futureRelease: resolveFutureRelease(ext.futureRelease),
+    rrvs: ext.rrvs ?? false,
     keywords: ext.keywords ?? [],
     mailParameters: upper(ext.mailParameters),
     rcptParameters: upper(ext.rcptParameters),
@@ -186,4 +215,41 @@ export function resolveOptions(options: ConnectionOptions = {}): ResolvedOptions
     deferGreeting: options.deferGreeting ?? false,
     commands,
   };
+}
+
+/** Seven days: the longest FUTURERELEASE hold when the option is just `true`. */
+export const DEFAULT_MAX_HOLD = 7 * 24 * 3600;
+
+function resolveMtPriority(value: boolean | string | undefined): string | null {
+  if (value === undefined || value === false) return null;
+  if (value === true) return "";
+  if (!/^[A-Za-z0-9][A-Za-z0-9-]*$/.test(value)) {
+    throw new TypeError(`Invalid MT-PRIORITY profile: ${value}`);
+  }
+  return value.toUpperCase();
+}
+
+function resolveDeliverBy(value: Extensions["deliverBy"]): number | null {
+  if (value === undefined || value === false) return null;
+  const minimum = value === true ? 0 : (value.minimum ?? 0);
+  // RFC 2852 min-by-time = 1*9DIGIT.
+  if (!Number.isInteger(minimum) || minimum < 0 || minimum > 999_999_999) {
+    throw new TypeError("deliverBy.minimum must be a whole number of seconds below 10^9");
+  }
+  return minimum;
+}
+
+function resolveFutureRelease(
+  value: Extensions["futureRelease"],
+): ResolvedOptions["futureRelease"] {
+  if (value === undefined || value === false) return null;
+  const options = value === true ? {} : value;
+  const maxInterval = options.maxInterval ?? DEFAULT_MAX_HOLD;
+  // RFC 4865 max-future-release-interval = 1*9DIGIT.
+  if (!Number.isInteger(maxInterval) || maxInterval < 1 || maxInterval > 999_999_999) {
+    throw new TypeError(
+      "futureRelease.maxInterval must be a whole number of seconds, 1 to 999999999",
+    );
+  }
+  return { maxInterval, now: options.now ?? Date.now };
 }

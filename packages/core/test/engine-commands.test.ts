@@ -88,6 +88,7 @@ describe("hello", () => {
       "250-PIPELINING",
       "250-ENHANCEDSTATUSCODES",
       "250-CHUNKING",
+      "250-LIMITS RCPTMAX=1000",
       "250 HELP",
     ]);
     expect(d.output).toBe(`220 localhost smtpkit\r\n${hello?.responses.join("\r\n")}\r\n`);
@@ -145,6 +146,10 @@ describe("MAIL and RCPT", () => {
       size: 100,
       requireTls: false,
       dsn: null,
+      auth: null,
+      mtPriority: null,
+      deliverBy: null,
+      futureRelease: null,
     });
     expect(d.conn.inTransaction).toBe(true);
   });
@@ -202,6 +207,7 @@ describe("MAIL and RCPT", () => {
       params: [],
       options: [],
       dsn: null,
+      rrvs: null,
     });
     expect(rcpts.map((e) => e.address)).toEqual([
       "b@example.com",

@@ -23,7 +23,7 @@ export interface Difference {
 }
 
 const EHLO_EXTENSIONS =
-  "README: no PIPELINING, CHUNKING … | advertised (beyond §2: PIPELINING, CHUNKING/BDAT)";
+  "README: no PIPELINING, CHUNKING … | advertised (beyond §2: PIPELINING, CHUNKING/BDAT); README: LIMITS (RFC 9422) names the recipient limit";
 
 export const INTENDED_DIFFERENCES: readonly Difference[] = [
   // --- Extensions aiosmtpd lacks -------------------------------------------------------------
@@ -33,7 +33,10 @@ export const INTENDED_DIFFERENCES: readonly Difference[] = [
     aiosmtpd: /^250-/,
     // aiosmtpd's lines with PIPELINING and CHUNKING before STARTTLS / AUTH / HELP.
     smtpkit: (theirs) =>
-      theirs.replace(/\n250[- ](?:STARTTLS|AUTH|HELP)/, "\n250-PIPELINING\n250-CHUNKING$&"),
+      theirs.replace(
+        /\n250[- ](?:STARTTLS|AUTH|HELP)/,
+        "\n250-PIPELINING\n250-CHUNKING\n250-LIMITS RCPTMAX=1000$&",
+      ),
     reason: `${EHLO_EXTENSIONS}. ENHANCEDSTATUSCODES is off here (extensions.enhancedStatusCodes: false).`,
   },
   {
@@ -43,10 +46,10 @@ export const INTENDED_DIFFERENCES: readonly Difference[] = [
     smtpkit: (theirs) =>
       theirs.replace(
         /\n250[- ](?:STARTTLS|AUTH|HELP)/,
-        "\n250-PIPELINING\n250-ENHANCEDSTATUSCODES\n250-CHUNKING$&",
+        "\n250-PIPELINING\n250-ENHANCEDSTATUSCODES\n250-CHUNKING\n250-LIMITS RCPTMAX=1000$&",
       ),
     reason:
-      "beyond §1: LMTP … PIPELINING and ENHANCEDSTATUSCODES not advertised (both MUST in RFC 2033) | both advertised; README: CHUNKING advertised.",
+      "beyond §1: LMTP … PIPELINING and ENHANCEDSTATUSCODES not advertised (both MUST in RFC 2033) | both advertised; README: CHUNKING and LIMITS advertised.",
   },
   {
     dialog: "*",
@@ -106,7 +109,7 @@ export const INTENDED_DIFFERENCES: readonly Difference[] = [
     line: /^EHLO /,
     aiosmtpd: "250-{host}\n250-8BITMIME\n250 HELP",
     smtpkit:
-      "250-{host}\n250-8BITMIME\n250-PIPELINING\n250-CHUNKING\n250-AUTH LOGIN PLAIN\n250 HELP",
+      "250-{host}\n250-8BITMIME\n250-PIPELINING\n250-CHUNKING\n250-LIMITS RCPTMAX=1000\n250-AUTH LOGIN PLAIN\n250 HELP",
     reason:
       "beyond §1: implicit TLS (SMTPS) not seen as encrypted | a TLS connection is a TLS connection: AUTH offered. Plus PIPELINING/CHUNKING (README).",
   },
@@ -139,7 +142,7 @@ export const INTENDED_DIFFERENCES: readonly Difference[] = [
     line: /^LHLO /,
     aiosmtpd: "530 Must issue a STARTTLS command first",
     smtpkit:
-      "250-{host}\n250-8BITMIME\n250-PIPELINING\n250-ENHANCEDSTATUSCODES\n250-CHUNKING\n250-STARTTLS\n250 HELP",
+      "250-{host}\n250-8BITMIME\n250-PIPELINING\n250-ENHANCEDSTATUSCODES\n250-CHUNKING\n250-LIMITS RCPTMAX=1000\n250-STARTTLS\n250 HELP",
     reason: "beyond §1: LHLO refused before STARTTLS when TLS is required | allowed, as EHLO is.",
   },
 
@@ -165,7 +168,8 @@ export const INTENDED_DIFFERENCES: readonly Difference[] = [
     dialog: "size-default.txt",
     line: /^EHLO /,
     aiosmtpd: "250-{host}\n250-8BITMIME\n250 HELP",
-    smtpkit: "250-{host}\n250-SIZE 33554432\n250-8BITMIME\n250-PIPELINING\n250-CHUNKING\n250 HELP",
+    smtpkit:
+      "250-{host}\n250-SIZE 33554432\n250-8BITMIME\n250-PIPELINING\n250-CHUNKING\n250-LIMITS RCPTMAX=1000\n250 HELP",
     reason:
       "beyond §1: CLI without -s has no size limit though its help says 33554432 | the default is 33554432.",
   },

@@ -329,8 +329,10 @@ export class ServerConnection {
     }
     core.transition("decided");
     if (ok && pending.kind === "hello") core.state.helloVerb = pending.verb;
-    else if (ok && pending.kind === "mail") core.state.mailFrom = pending.address;
-    else if (ok && pending.kind === "rcpt") core.state.recipients.push(pending.address);
+    else if (ok && pending.kind === "mail") {
+      core.state.mailFrom = pending.address;
+      core.state.binaryMime = pending.binaryMime;
+    } else if (ok && pending.kind === "rcpt") core.state.recipients.push(pending.address);
     // RFC 5321 §3.8: 421 means the server is closing the channel, whoever chose the reply.
     if (code === 421) core.finish("closedByServer");
     return code;

@@ -68,6 +68,7 @@ export class Core implements Dialog {
         });
       }
       s.mailFrom = null;
+      s.binaryMime = false;
       if (s.recipients.length > 0) s.recipients = [];
       s.chunk = null;
     }

@@ -20,7 +20,7 @@ export type Pending =
       readonly defaultReply: Reply;
       readonly defaultBytes: Uint8Array;
     }
-  | { readonly kind: "mail"; readonly address: string }
+  | { readonly kind: "mail"; readonly address: string; readonly binaryMime: boolean }
   | { readonly kind: "rcpt"; readonly address: string }
   | { readonly kind: "bodyEnd" }
   | { readonly kind: "rset" | "noop" | "vrfy" | "quit" }

@@ -95,6 +95,24 @@ export const REPLIES = {
   envidValue: r(501, "5.5.4", "Error: bad ENVID value"),
   notifyValue: r(501, "5.5.4", "Error: bad NOTIFY value"),
   orcptValue: r(501, "5.5.4", "Error: bad ORCPT value"),
+  // Service extensions beyond aiosmtpd's (RFC 4954 §5, 3030, 6710, 2852, 4865, 7293).
+  authParamValue: r(501, "5.5.4", "Error: AUTH must be a mailbox or <>, as xtext"),
+  bodyValueBinary: r(501, "5.5.4", "Error: BODY can only be one of 7BIT, 8BITMIME, BINARYMIME"),
+  binaryMimeNeedsBdat: r(503, "5.5.1", "Error: BODY=BINARYMIME needs BDAT, not DATA"),
+  mtPriorityValue: r(501, "5.5.4", "Error: MT-PRIORITY must be a whole number from -9 to 9"),
+  deliverByValue: r(
+    501,
+    "5.5.4",
+    "Error: BY must be <seconds>;N or <seconds>;R, optionally followed by T",
+  ),
+  // 555 as sendmail (the DELIVERBY implementation RFC 2852 grew from): a value this server refuses.
+  deliverByTooShort: r(555, "5.5.4", "Error: BY time is below the advertised minimum"),
+  holdValue: r(501, "5.5.4", "Error: bad HOLDFOR or HOLDUNTIL value"),
+  holdBoth: r(501, "5.5.4", "Error: HOLDFOR and HOLDUNTIL cannot be combined"),
+  holdTooLong: r(554, "5.5.4", "Error: release time beyond the advertised maximum"),
+  rrvsValue: r(501, "5.5.4", "Error: bad RRVS value"),
+  mailboxOwnerChanged: r(550, "5.7.17", "Mailbox owner has changed", true),
+  domainOwnerChanged: r(550, "5.7.18", "Domain owner has changed", true),
 } as const;
 
 /** Replies whose text carries a value (a verb, a size, the client's argument). */
@@ -234,6 +252,10 @@ export const SMTP_ERRORS = Object.freeze({
   tlsRequired: error(REPLIES.mustStartTls),
   /** 554 5.6.0: bare CR or LF in the body. */
   bareLineEnding: error(REPLIES.bareLineEnding),
+  /** 550 5.7.17 (RFC 7293): the mailbox changed owner after the RRVS time. */
+  mailboxOwnerChanged: error(REPLIES.mailboxOwnerChanged),
+  /** 550 5.7.18 (RFC 7293): the domain changed owner after the RRVS time. */
+  domainOwnerChanged: error(REPLIES.domainOwnerChanged),
   /** 451 4.3.0: a local error; try again later. */
   internalError: error(REPLIES.internalError),
 });

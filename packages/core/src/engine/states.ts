@@ -71,6 +71,8 @@ export interface DialogState {
   // Transaction (reset by HELO/EHLO/LHLO, RSET, STARTTLS, QUIT, the end of a body, closing).
   mailFrom: string | null;
   recipients: string[];
+  /** The transaction's MAIL had BODY=BINARYMIME: its body may only come by BDAT (RFC 3030). */
+  binaryMime: boolean;
   /** The open body; `null` when none (or the transaction has not reached DATA/BDAT). */
   body: Body | null;
   /** The BDAT chunk being read, accepted or refused (its bytes are read either way). */
@@ -180,6 +182,7 @@ export type Check =
   | "argument" // an argument is given (501 Syntax)
   | "noArgument" // no argument (501 Syntax), aiosmtpd's `if arg:` after stripping
   | "notBdatBody" // DATA: no BDAT body open (503)
+  | "notBinaryMime" // DATA: MAIL had no BODY=BINARYMIME (503)
   | "tlsOffered" // STARTTLS offered (454)
   | "notTls" // not under TLS yet (503)
   | "syntax"; // the command's own parse step
@@ -219,7 +222,10 @@ export const COMMAND_RULES: Readonly<Record<string, CommandRule>> = {
   HELP: rule(["auth"], null),
   MAIL: rule(["greeting", "auth", "syntax", "noTransaction"]),
   RCPT: rule(["greeting", "auth", "transaction", "syntax"]),
-  DATA: rule(["greeting", "auth", "recipients", "noArgument", "notBdatBody"], "dataStart"),
+  DATA: rule(
+    ["greeting", "auth", "recipients", "noArgument", "notBdatBody", "notBinaryMime"],
+    "dataStart",
+  ),
   // BDAT: a failed check after the syntax still reads (and drops) the chunk.
   BDAT: rule(["syntax", "greeting", "auth", "recipients"], "bdatChunk"),
   AUTH: rule(["greetingEhlo", "extended", "authTls", "notAuthenticated", "syntax"]),
@@ -240,6 +246,7 @@ export function initialState(tls: boolean, proxy: boolean): DialogState {
     authenticated: false,
     mailFrom: null,
     recipients: [],
+    binaryMime: false,
     body: null,
     chunk: null,
   };

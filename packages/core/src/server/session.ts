@@ -1,3 +1,4 @@
+import type { BodyType, DeliverBy, FutureRelease, Rrvs } from "../events.js";
 import type { EsmtpParam } from "../syntax/esmtp-params.js";
 import type { ProxyData } from "../syntax/proxy-protocol.js";
 import type { PeerAddress, TlsInfo } from "./transport.js";
@@ -100,6 +101,26 @@ export class Envelope {
   /** Parsed MAIL parameters. */
   mailParams: EsmtpParam[] = [];
   smtpUtf8 = false;
+  /** MAIL's `BODY=` (RFC 6152, RFC 3030); null when not given. A `BINARYMIME` body came by BDAT. */
+  bodyType: BodyType | null = null;
+  /**
+   * RFC 4954 §5, MAIL's `AUTH=`: the mailbox that submitted the message, when an authenticated
+   * client named one; null for `AUTH=<>` and for any value from an unauthenticated client (the
+   * server must then act as if `<>` was given); undefined without the parameter. A relay passes
+   * it on (null as `AUTH=<>`); `handleMAIL` may set null when it does not trust the client.
+   */
+  auth: string | null | undefined = undefined;
+  /** MAIL's `MT-PRIORITY=` (RFC 6710), -9 to 9; null when not given. */
+  mtPriority: number | null = null;
+  /** MAIL's `BY=` (RFC 2852); null when not given. */
+  deliverBy: DeliverBy | null = null;
+  /** MAIL's `HOLDFOR=` / `HOLDUNTIL=` (RFC 4865): when to release the message; null when not given. */
+  futureRelease: FutureRelease | null = null;
+  /**
+   * RCPT's `RRVS=` (RFC 7293) by recipient address. The MAIL and RCPT values are on the envelope
+   * while `handleMAIL` / `handleRCPT` run, and withdrawn when the command is refused.
+   */
+  rrvs = new Map<string, Rrvs>();
   /** The body: bytes, or a string with `decodeData`. Set before `handleDATA`, only when it exists. */
   content: Uint8Array | string | null = null;
   /** The body as received (after dot-unstuffing), always bytes. */

@@ -17,7 +17,17 @@ import { bodyError, MessageReception } from "./message.js";
 import { carryConnection, Envelope, Session } from "./session.js";
 import type { ServerContext, SmtpOptions } from "./smtp-options.js";
 import { availableMechanisms, engineOptions, type ServerTables, serverTables } from "./tables.js";
-import { before, isPositive, recordHello, recordMail, recordRcpt } from "./transaction.js";
+import {
+  before,
+  isPositive,
+  presentMail,
+  presentRcpt,
+  recordHello,
+  recordMail,
+  recordRcpt,
+  withdrawMail,
+  withdrawRcpt,
+} from "./transaction.js";
 import type { SmtpTransport } from "./transport.js";
 
 const EMPTY = new Uint8Array(0);
@@ -232,20 +242,24 @@ export class SMTP extends BuiltinCommands implements ServerContext {
         });
       }
       case "mail": {
+        presentMail(this.envelope, event);
         const outcome = this.handler.handleMAIL
           ? this.hook("handleMAIL", event.address, [...event.options])
           : NO_HOOK;
         return this.decide(outcome, (code) => {
           if (isPositive(code)) recordMail(this.envelope, event);
+          else withdrawMail(this.envelope);
         });
       }
       case "rcpt": {
         const was = before(this.session, this.envelope);
+        const earlier = presentRcpt(this.envelope, event);
         const outcome = this.handler.handleRCPT
           ? this.hook("handleRCPT", event.address, [...event.options])
           : NO_HOOK;
         return this.decide(outcome, (code) => {
           if (isPositive(code)) recordRcpt(this.envelope, event, was);
+          else withdrawRcpt(this.envelope, event, earlier);
         });
       }
       case "dataStart":

@@ -1,4 +1,4 @@
-import type { HelloEvent, MailEvent, RcptEvent } from "../events.js";
+import type { HelloEvent, MailEvent, RcptEvent, Rrvs } from "../events.js";
 import type { Envelope, Session } from "./session.js";
 
 /**
@@ -29,6 +29,39 @@ export function recordMail(envelope: Envelope, event: MailEvent): void {
   if (envelope.mailOptions.length === 0) envelope.mailOptions.push(...event.options);
   envelope.mailParams = [...event.params];
   envelope.smtpUtf8 = event.smtpUtf8;
+}
+
+/** MAIL's extension values, on the envelope before `handleMAIL` runs so it can check them. */
+export function presentMail(envelope: Envelope, event: MailEvent): void {
+  envelope.bodyType = event.body;
+  const auth = event.auth;
+  envelope.auth = auth === null ? undefined : auth.trusted ? auth.submitter : null;
+  envelope.mtPriority = event.mtPriority;
+  envelope.deliverBy = event.deliverBy;
+  envelope.futureRelease = event.futureRelease;
+}
+
+/** A refused MAIL leaves none of its values behind. */
+export function withdrawMail(envelope: Envelope): void {
+  envelope.bodyType = null;
+  envelope.auth = undefined;
+  envelope.mtPriority = null;
+  envelope.deliverBy = null;
+  envelope.futureRelease = null;
+}
+
+/** RCPT's extension values, before `handleRCPT` runs; returns what a refusal restores. */
+export function presentRcpt(envelope: Envelope, event: RcptEvent): Rrvs | undefined {
+  const earlier = envelope.rrvs.get(event.address);
+  if (event.rrvs !== null) envelope.rrvs.set(event.address, event.rrvs);
+  return earlier;
+}
+
+/** A refused RCPT leaves the envelope's RRVS for that address as it was. */
+export function withdrawRcpt(envelope: Envelope, event: RcptEvent, earlier: Rrvs | undefined) {
+  if (event.rrvs === null) return;
+  if (earlier === undefined) envelope.rrvs.delete(event.address);
+  else envelope.rrvs.set(event.address, earlier);
 }
 
 export function recordRcpt(envelope: Envelope, event: RcptEvent, was: Snapshot): void {

@@ -2,6 +2,7 @@
 import type { ResolvedOptions } from "../../options.js";
 import { formatReply, type Reply } from "../../reply.js";
 import type { Dialog } from "../dialog.js";
+import { extensionKeywords, keywordsChangeWithTime } from "../extension-keywords.js";
 import type { Command } from "./command.js";
 
 const ENCODER = new TextEncoder();
@@ -48,7 +49,7 @@ const PLANNED = new WeakMap<ResolvedOptions, (Planned | undefined)[]>();
 
 function plannedReply(d: Dialog, verb: HelloVerb): Planned {
   const slot = verb === "HELO" ? 0 : d.state.tls ? 2 : 1;
-  const shareable = d.mechanisms === d.options.authMechanisms;
+  const shareable = d.mechanisms === d.options.authMechanisms && !keywordsChangeWithTime(d.options);
   let cache = shareable ? PLANNED.get(d.options) : undefined;
   const cached = cache?.[slot];
   if (cached) return cached;
@@ -82,6 +83,7 @@ export function ehloKeywords(d: Dialog): string[] {
   if (o.pipelining) keywords.push("PIPELINING");
   if (o.enhancedStatusCodes) keywords.push("ENHANCEDSTATUSCODES");
   if (o.chunking) keywords.push("CHUNKING");
+  keywords.push(...extensionKeywords(o));
   if (o.dsn) keywords.push("DSN");
   if (o.requireTlsParam && tls) keywords.push("REQUIRETLS");
   keywords.push(...o.keywords);
@@ -93,7 +95,7 @@ export function ehloKeywords(d: Dialog): string[] {
 }
 
 /** Mechanisms advertised now: in clear text only the clear-text ones when AUTH needs TLS. */
-function offeredMechanisms(d: Dialog): readonly string[] {
+export function offeredMechanisms(d: Dialog): readonly string[] {
   const o = d.options;
   if (d.state.tls || !o.authRequireTls) return d.mechanisms;
   return d.mechanisms.filter((name) => o.authClearText.has(name));

@@ -59,6 +59,8 @@ const CHECKS: Readonly<
   argument: (d, verb, argument) => (argument ? null : TEMPLATES.syntax(verb, extended(d))),
   noArgument: (d, verb, argument) => (argument ? TEMPLATES.syntax(verb, extended(d)) : null),
   notBdatBody: (d) => (d.state.body?.via === "BDAT" ? REPLIES.bdatAfterData : null),
+  // RFC 3030 §3: DATA after BODY=BINARYMIME MUST get 503; the client resets with RSET.
+  notBinaryMime: (d) => (d.state.binaryMime ? REPLIES.binaryMimeNeedsBdat : null),
   tlsOffered: (d) => (d.options.startTls ? null : REPLIES.tlsNotAvailable),
   notTls: (d) => (d.state.tls ? REPLIES.tlsAlreadyActive : null),
 };

@@ -1,9 +1,10 @@
 /**
- * RCPT TO and its parameters: NOTIFY/ORCPT (DSN) and the program's own; the recipient limit.
+ * RCPT TO and its parameters: NOTIFY/ORCPT (DSN), RRVS and the program's own; the recipient limit.
  * COMMAND_RULES: greeting, auth, an open transaction, then the path (`parse`).
  */
 import type { RcptEvent } from "../../events.js";
 import { decodeXtext, parseEsmtpParams } from "../../syntax/esmtp-params.js";
+import { parseRrvs } from "../../syntax/rrvs.js";
 import { REPLIES, TEMPLATES } from "../replies.js";
 import { type Command, extended } from "./command.js";
 import { lastOfEach, type ParsedPath, paramText, parseCommandPath } from "./mail.js";
@@ -19,6 +20,7 @@ export const rcpt: Command<ParsedPath> = {
     const o = d.options;
     let notify: Dsn["notify"] = null;
     let originalRecipient: Dsn["originalRecipient"] = null;
+    let rrvs: RcptEvent["rrvs"] = null;
     for (const { keyword, value } of lastOfEach(params)) {
       if (keyword === "NOTIFY" && o.dsn) {
         const items = (value ?? "").toUpperCase().split(",");
@@ -32,6 +34,9 @@ export const rcpt: Command<ParsedPath> = {
         const decoded = value && semicolon > 0 ? decodeXtext(value.slice(semicolon + 1)) : null;
         if (!value || decoded === null) return d.reject(verb, REPLIES.orcptValue);
         originalRecipient = { type: value.slice(0, semicolon).toLowerCase(), address: decoded };
+      } else if (keyword === "RRVS" && o.rrvs) {
+        rrvs = parseRrvs(value);
+        if (rrvs === null) return d.reject(verb, REPLIES.rrvsValue);
       } else if (!o.rcptParameters.has(keyword)) {
         return d.reject(verb, REPLIES.rcptParams);
       }
@@ -47,6 +52,7 @@ export const rcpt: Command<ParsedPath> = {
         params,
         options: params.map(paramText),
         dsn: o.dsn ? { notify, originalRecipient } : null,
+        rrvs,
       },
     );
   },
