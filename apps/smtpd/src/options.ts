@@ -60,6 +60,9 @@ export interface CliOptions {
   /** PROXY protocol header timeout in seconds; enables the PROXY protocol. */
   readonly proxyProtocol: number | null;
   readonly proxyTrust: readonly string[];
+  /** `--xclient`, `--xforward`: addresses or CIDR blocks trusted with XCLIENT / XFORWARD. */
+  readonly xclient: readonly string[];
+  readonly xforward: readonly string[];
   readonly commandCallLimit: number | null;
   readonly maxConnections: number | null;
   /** `--workers N|auto`: worker processes sharing the listening socket (1: no cluster). */
@@ -121,6 +124,8 @@ interface RawOptions {
   minDataRate?: string;
   proxyProtocol?: string;
   proxyTrust?: string[];
+  xclient?: string[];
+  xforward?: string[];
   commandCallLimit?: string;
   maxConnections?: string;
   workers?: string;
@@ -213,6 +218,18 @@ export function buildProgram(
       new Option(
         "--proxy-trust <CIDR...>",
         "addresses or CIDR blocks allowed to send PROXY headers (comma-separated or repeated; default: any); put -- before CLASSARGS that follow it",
+      ),
+    )
+    .addOption(
+      new Option(
+        "--xclient <CIDR...>",
+        "addresses or CIDR blocks trusted with XCLIENT (Postfix): they may name the client they relay for",
+      ),
+    )
+    .addOption(
+      new Option(
+        "--xforward <CIDR...>",
+        "addresses or CIDR blocks trusted with XFORWARD (Postfix): the up-stream client of each message",
       ),
     )
     .option("--command-call-limit <N>", "how often one command may be used per connection")
@@ -372,6 +389,8 @@ function validate(raw: RawOptions, classargs: string[], env: ParseEnvironment): 
       throw new CliUsageError(`argument --proxy-trust: ${(error as Error).message}`);
     }
   }
+  const xclient = cidrList("--xclient", raw.xclient);
+  const xforward = cidrList("--xforward", raw.xforward);
   // Flags that only mean something with STARTTLS or with a users file: without them the flag
   // would silently do nothing (or, for AUTH, leave a server nobody can log in to).
   if (raw.requiretls === false && tls === null) {
@@ -426,6 +445,8 @@ function validate(raw: RawOptions, classargs: string[], env: ParseEnvironment): 
     minDataRate: positiveInt("--min-data-rate", raw.minDataRate, 0),
     proxyProtocol,
     proxyTrust,
+    xclient,
+    xforward,
     commandCallLimit: positiveInt("--command-call-limit", raw.commandCallLimit, 1),
     maxConnections: positiveInt("--max-connections", raw.maxConnections, 1),
     workers:
@@ -502,6 +523,8 @@ export interface CliServeOptions extends Partial<AuthServerOptions> {
   readonly minDataRate?: number;
   readonly proxyProtocolTimeout?: number;
   readonly proxyTrust?: readonly string[];
+  readonly xclient?: readonly string[];
+  readonly xforward?: readonly string[];
   readonly commandCallLimit?: number;
   readonly maxConnections?: number;
   readonly tls?: TlsFiles;
@@ -538,6 +561,8 @@ export function toServeOptions(
     ...(options.minDataRate !== null && { minDataRate: options.minDataRate }),
     ...(options.proxyProtocol !== null && { proxyProtocolTimeout: options.proxyProtocol }),
     ...(options.proxyTrust.length > 0 && { proxyTrust: options.proxyTrust }),
+    ...(options.xclient.length > 0 && { xclient: options.xclient }),
+    ...(options.xforward.length > 0 && { xforward: options.xforward }),
     ...(options.commandCallLimit !== null && { commandCallLimit: options.commandCallLimit }),
     ...(options.maxConnections !== null && { maxConnections: options.maxConnections }),
     ...authServeOptions(options.auth, readFile),
@@ -658,4 +683,21 @@ function authServeOptions(
 export function logLevel(debug: number): "error" | "info" | "debug" {
   if (debug <= 0) return "error";
   return debug === 1 ? "info" : "debug";
+}
+
+/** A `--xclient` / `--xforward` list: comma-separated or repeated, each entry checked. */
+function cidrList(flag: string, raw: readonly string[] | undefined): string[] {
+  if (raw === undefined) return [];
+  const list = raw
+    .flatMap((entry) => entry.split(","))
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== "");
+  if (list.length === 0)
+    throw new CliUsageError(`argument ${flag}: expected an address or CIDR block`);
+  try {
+    parseCidrList(list);
+  } catch (error) {
+    throw new CliUsageError(`argument ${flag}: ${(error as Error).message}`);
+  }
+  return list;
 }

@@ -58,6 +58,8 @@ describe("defaults (aiosmtpd's test_defaults, with smtpkit's true SIZE default)"
       minDataRate: null,
       proxyProtocol: null,
       proxyTrust: [],
+      xclient: [],
+      xforward: [],
       commandCallLimit: null,
       maxConnections: null,
       workers: 1,

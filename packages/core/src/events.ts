@@ -3,6 +3,7 @@ import type { Reply } from "./reply.js";
 import type { DataError } from "./syntax/data-reader.js";
 import type { EsmtpParam } from "./syntax/esmtp-params.js";
 import type { ProxyData } from "./syntax/proxy-protocol.js";
+import type { RelayAddress } from "./syntax/relay-attributes.js";
 
 /**
  * What `ServerConnection.nextEvent()` returns. Events marked "awaits a reply" leave the connection
@@ -30,6 +31,8 @@ export type SmtpEvent =
   | AuthResponseEvent
   | AuthAbortedEvent
   | CommandEvent
+  | XclientEvent
+  | XforwardEvent
   | RejectedEvent
   | ClosedEvent;
 
@@ -62,6 +65,8 @@ export const AWAITS_DECISION: ReadonlySet<SmtpEvent["type"]> = new Set<SmtpEvent
   "authResponse",
   "command",
   "startTls",
+  "xclient",
+  "xforward",
 ]);
 
 /** A PROXY header arrived. Awaits a decision: `accept()` continues with the greeting, `rejectProxy()` closes. */
@@ -205,6 +210,42 @@ export interface ConnectEvent {
   readonly type: "connect";
 }
 export const CONNECT: ConnectEvent = Object.freeze({ type: "connect" });
+
+/**
+ * XCLIENT from a trusted client (Postfix's XCLIENT_README), every attribute checked. Awaits a
+ * decision: `accept()` starts a fresh session (a new `220` greeting, or a `connect` event with
+ * `deferGreeting`; HELO/EHLO needed again, authenticated when LOGIN= was sent); `reply()` refuses.
+ * Each field is `undefined` when not sent, `null` for `[UNAVAILABLE]` (`[TEMPUNAVAIL]` for NAME).
+ */
+export interface XclientEvent {
+  readonly type: "xclient";
+  /** Every attribute as sent: upper-case name → xtext-decoded value. */
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly address: RelayAddress | null | undefined;
+  readonly port: number | null | undefined;
+  readonly name: string | null | undefined;
+  readonly helo: string | null | undefined;
+  readonly proto: "SMTP" | "ESMTP" | undefined;
+  readonly login: string | null | undefined;
+  readonly destAddress: RelayAddress | null | undefined;
+  readonly destPort: number | null | undefined;
+}
+
+/**
+ * XFORWARD from a trusted client (Postfix's XFORWARD_README): the up-stream client of the next
+ * transaction. Awaits a decision: `accept()` answers `250 2.0.0 Ok`. Fields as in `XclientEvent`.
+ */
+export interface XforwardEvent {
+  readonly type: "xforward";
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly address: RelayAddress | null | undefined;
+  readonly port: number | null | undefined;
+  readonly name: string | null | undefined;
+  readonly helo: string | null | undefined;
+  readonly proto: string | null | undefined;
+  readonly ident: string | null | undefined;
+  readonly source: "LOCAL" | "REMOTE" | null | undefined;
+}
 
 /** The engine answered a command with an error by itself (bad syntax, bad sequence, limits). Information. */
 export interface RejectedEvent {

@@ -8,6 +8,7 @@ import {
   handlerMechanisms,
   runSasl,
 } from "./mechanisms.js";
+import { type RelayTrust, relayTrustOf } from "./relay-chain.js";
 import type { CommandDefinition, SmtpOptions } from "./smtp-options.js";
 import type { SmtpTransport } from "./transport.js";
 
@@ -25,6 +26,8 @@ export interface ServerTables {
   readonly commands: ReadonlyMap<string, { readonly definition: CommandDefinition | null }>;
   readonly specs: Readonly<Record<string, CommandSpec>>;
   readonly trust: CidrMatcher | null;
+  /** Who may use XCLIENT and XFORWARD (relay-chain.ts). */
+  readonly relay: RelayTrust;
   /** The handler decides on each connection before the greeting (`handleCONNECT`). */
   readonly deferGreeting: boolean;
   /** Engine options per kind of connection (STARTTLS offered, implicit TLS, PROXY expected). */
@@ -67,7 +70,8 @@ export function engineOptions(
   const startTls = transport.canStartTls && transport.tls === null;
   const implicitTls = transport.tls !== null;
   const proxyProtocol = proxyEnabled && peerTrusted;
-  const key = `${Number(startTls)}${Number(implicitTls)}${Number(proxyProtocol)}`;
+  const relay = relayTrustOf(tables.relay, peer);
+  const key = `${Number(startTls)}${Number(implicitTls)}${Number(proxyProtocol)}${Number(relay.xclient)}${Number(relay.xforward)}`;
   let resolved = tables.resolved.get(key);
   if (resolved) return resolved;
   const extensions = { ...(o.extensions ?? {}) };
@@ -97,6 +101,10 @@ export function engineOptions(
     proxyProtocol,
     deferGreeting: tables.deferGreeting,
     commands: tables.specs,
+    xclient: tables.relay.xclient !== null,
+    xforward: tables.relay.xforward !== null,
+    xclientTrusted: relay.xclient,
+    xforwardTrusted: relay.xforward,
   });
   tables.resolved.set(key, resolved);
   return resolved;
@@ -173,6 +181,10 @@ function buildTables(
   const trust =
     options.proxyTrust && options.proxyTrust.length > 0 ? parseCidrList(options.proxyTrust) : null;
   const deferGreeting = typeof handler.handleCONNECT === "function";
+  const relay: RelayTrust = {
+    xclient: options.xclient ? parseCidrList(options.xclient) : null,
+    xforward: options.xforward ? parseCidrList(options.xforward) : null,
+  };
   return {
     mechanisms,
     safeWithoutTls,
@@ -180,6 +192,7 @@ function buildTables(
     commands,
     specs,
     trust,
+    relay,
     deferGreeting,
     resolved: new Map(),
   };
