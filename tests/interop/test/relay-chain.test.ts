@@ -12,12 +12,14 @@ import {
   type Daemon,
   killChildren,
   LOCALHOST,
+  makeCert,
   RawClient,
   recordingHandler,
   requireBuilt,
   requirePrograms,
   run,
   startDaemon,
+  swaksHasTls,
   withServerNamed,
 } from "./helpers.js";
 
@@ -29,7 +31,8 @@ const clients: RawClient[] = [];
 
 beforeAll(() => {
   requireBuilt();
-  requirePrograms({ swaks: "swaks" });
+  requirePrograms({ swaks: "swaks", openssl: "openssl" });
+  if (!swaksHasTls()) throw new Error("swaks cannot do TLS: install Debian's libnet-ssleay-perl");
 });
 
 afterEach(async () => {
@@ -189,6 +192,37 @@ describe("XCLIENT with swaks", () => {
       expect(result.code, result.stdout + result.stderr).toBe(0);
     });
     expect(output.text()).toContain("X-Peer: ('2001:db8::1', 2526, 0, 0)\n");
+  });
+
+  it("after STARTTLS: TLS stays with the new session, STARTTLS is not offered again", async () => {
+    const cert = makeCert();
+    const tlsSeen: (string | null)[] = [];
+    const recorder = sessionRecorder();
+    const handler: Handler = {
+      ...recorder.handler,
+      handleDATA(server, session, envelope) {
+        tlsSeen.push(session.ssl?.protocol ?? null);
+        return recorder.handler.handleDATA?.(server, session, envelope, server.signal);
+      },
+    };
+    try {
+      const options = { xclient: ["127.0.0.1/32"], tls: { key: cert.key, cert: cert.cert } };
+      await withServerNamed(HOSTNAME, handler, options, async (server) => {
+        const result = await swaks(server.port, "--tls", "--xclient-addr", "192.0.2.9");
+        expect(result.code, result.stdout + result.stderr).toBe(0);
+        const afterXclient = result.stdout.slice(result.stdout.indexOf("XCLIENT ADDR="));
+        expect(afterXclient).toContain("220 mx.relay.test smtpkit");
+        expect(afterXclient).not.toContain("250-STARTTLS");
+      });
+    } finally {
+      cert.cleanup();
+    }
+    expect(tlsSeen).toHaveLength(1);
+    expect(tlsSeen[0]).toMatch(/^TLSv1\.[23]$/);
+    expect(recorder.messages[0]?.session).toMatchObject({
+      peer: { address: "192.0.2.9" },
+      transmissionType: "ESMTPS",
+    });
   });
 
   it("a client outside the trust list neither sees XCLIENT nor may use it", async () => {
