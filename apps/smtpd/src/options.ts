@@ -63,6 +63,9 @@ export interface CliOptions {
   readonly proxyTrust: readonly string[];
   /** `--proxy-untrusted refuse`: peers outside `--proxy-trust` get 554 instead of being served. */
   readonly proxyUntrusted: "serve" | "refuse";
+  /** `--xclient`, `--xforward`: addresses or CIDR blocks trusted with XCLIENT / XFORWARD. */
+  readonly xclient: readonly string[];
+  readonly xforward: readonly string[];
   readonly commandCallLimit: number | null;
   readonly maxConnections: number | null;
   /** `--workers N|auto`: worker processes sharing the listening socket (1: no cluster). */
@@ -127,6 +130,8 @@ interface RawOptions {
   proxyProtocol?: string;
   proxyTrust?: string[];
   proxyUntrusted?: "serve" | "refuse";
+  xclient?: string[];
+  xforward?: string[];
   commandCallLimit?: string;
   maxConnections?: string;
   workers?: string;
@@ -227,6 +232,18 @@ export function buildProgram(
         "--proxy-untrusted <WHAT>",
         "what peers outside --proxy-trust get: served as direct clients, or refused with 554 (default: serve)",
       ).choices(["serve", "refuse"]),
+    )
+    .addOption(
+      new Option(
+        "--xclient <CIDR...>",
+        "addresses or CIDR blocks trusted with XCLIENT (Postfix): they may name the client they relay for",
+      ),
+    )
+    .addOption(
+      new Option(
+        "--xforward <CIDR...>",
+        "addresses or CIDR blocks trusted with XFORWARD (Postfix): the up-stream client of each message",
+      ),
     )
     .option("--command-call-limit <N>", "how often one command may be used per connection")
     .option("--max-connections <N>", "maximum simultaneous connections (default: unlimited)")
@@ -388,6 +405,8 @@ function validate(raw: RawOptions, classargs: string[], env: ParseEnvironment): 
   }
   if (raw.proxyUntrusted === "refuse" && proxyTrust.length === 0)
     throw new CliUsageError("--proxy-untrusted refuse requires --proxy-trust");
+  const xclient = cidrList("--xclient", raw.xclient);
+  const xforward = cidrList("--xforward", raw.xforward);
   // Flags that only mean something with STARTTLS or with a users file: without them the flag
   // would silently do nothing (or, for AUTH, leave a server nobody can log in to).
   if (raw.requiretls === false && tls === null) {
@@ -443,6 +462,8 @@ function validate(raw: RawOptions, classargs: string[], env: ParseEnvironment): 
     proxyProtocol,
     proxyTrust,
     proxyUntrusted: raw.proxyUntrusted ?? "serve",
+    xclient,
+    xforward,
     commandCallLimit: positiveInt("--command-call-limit", raw.commandCallLimit, 1),
     maxConnections: positiveInt("--max-connections", raw.maxConnections, 1),
     workers:
@@ -530,6 +551,8 @@ export interface CliServeOptions extends Partial<AuthServerOptions> {
   readonly proxyProtocolTimeout?: number;
   readonly proxyTrust?: readonly string[];
   readonly proxyUntrusted?: "refuse";
+  readonly xclient?: readonly string[];
+  readonly xforward?: readonly string[];
   readonly commandCallLimit?: number;
   readonly maxConnections?: number;
   readonly tls?: TlsFiles;
@@ -568,6 +591,8 @@ export function toServeOptions(
     ...(options.proxyProtocol !== null && { proxyProtocolTimeout: options.proxyProtocol }),
     ...(options.proxyTrust.length > 0 && { proxyTrust: options.proxyTrust }),
     ...(options.proxyUntrusted === "refuse" && { proxyUntrusted: "refuse" as const }),
+    ...(options.xclient.length > 0 && { xclient: options.xclient }),
+    ...(options.xforward.length > 0 && { xforward: options.xforward }),
     ...(options.commandCallLimit !== null && { commandCallLimit: options.commandCallLimit }),
     ...(options.maxConnections !== null && { maxConnections: options.maxConnections }),
     ...authServeOptions(options.auth, readFile),
@@ -690,4 +715,21 @@ function authServeOptions(
 export function logLevel(debug: number): "error" | "info" | "debug" {
   if (debug <= 0) return "error";
   return debug === 1 ? "info" : "debug";
+}
+
+/** A `--xclient` / `--xforward` list: comma-separated or repeated, each entry checked. */
+function cidrList(flag: string, raw: readonly string[] | undefined): string[] {
+  if (raw === undefined) return [];
+  const list = raw
+    .flatMap((entry) => entry.split(","))
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== "");
+  if (list.length === 0)
+    throw new CliUsageError(`argument ${flag}: expected an address or CIDR block`);
+  try {
+    parseCidrList(list);
+  } catch (error) {
+    throw new CliUsageError(`argument ${flag}: ${(error as Error).message}`);
+  }
+  return list;
 }

@@ -42,12 +42,10 @@ async function startNats(port: number, storeDir: string): Promise<ChildProcess> 
 }
 
 const send = (port: number) =>
-  nodemailer
-    .createTransport({ host: "127.0.0.1", port, secure: false, ignoreTLS: true })
-    .sendMail({
-      envelope: { from: "a@example.com", to: ["b@example.com"] },
-      raw: "Subject: x\r\n\r\nhi\r\n",
-    });
+  nodemailer.createTransport({ host: "127.0.0.1", port, secure: false, ignoreTLS: true }).sendMail({
+    envelope: { from: "a@example.com", to: ["b@example.com"] },
+    raw: "Subject: x\r\n\r\nhi\r\n",
+  });
 
 describe.skipIf(natsServerMissing)("-c JetStream nats://HOST:PORT SUBJECT", () => {
   it("publishes through a real nats-server, 451 when it is gone", async () => {

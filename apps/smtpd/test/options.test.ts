@@ -59,6 +59,8 @@ describe("defaults (aiosmtpd's test_defaults, with smtpkit's true SIZE default)"
       proxyProtocol: null,
       proxyTrust: [],
       proxyUntrusted: "serve",
+      xclient: [],
+      xforward: [],
       commandCallLimit: null,
       maxConnections: null,
       workers: 1,

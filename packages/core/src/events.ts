@@ -9,6 +9,8 @@ import type { Rrvs } from "./syntax/rrvs.js";
 export type { DeliverBy } from "./syntax/deliver-by.js";
 export type { Rrvs } from "./syntax/rrvs.js";
 
+import type { RelayAddress } from "./syntax/relay-attributes.js";
+
 /**
  * What `ServerConnection.nextEvent()` returns. Events marked "awaits a reply" leave the connection
  * waiting for a decision (`accept()`, `reply()`, and the per-event methods named below); nothing
@@ -35,6 +37,8 @@ export type SmtpEvent =
   | AuthResponseEvent
   | AuthAbortedEvent
   | CommandEvent
+  | XclientEvent
+  | XforwardEvent
   | RejectedEvent
   | ClosedEvent;
 
@@ -67,6 +71,8 @@ export const AWAITS_DECISION: ReadonlySet<SmtpEvent["type"]> = new Set<SmtpEvent
   "authResponse",
   "command",
   "startTls",
+  "xclient",
+  "xforward",
 ]);
 
 /** A PROXY header arrived. Awaits a decision: `accept()` continues with the greeting, `rejectProxy()` closes. */
@@ -244,6 +250,42 @@ export interface ConnectEvent {
   readonly type: "connect";
 }
 export const CONNECT: ConnectEvent = Object.freeze({ type: "connect" });
+
+/**
+ * XCLIENT from a trusted client (Postfix's XCLIENT_README), every attribute checked. Awaits a
+ * decision: `accept()` starts a fresh session (a new `220` greeting, or a `connect` event with
+ * `deferGreeting`; HELO/EHLO needed again, authenticated when LOGIN= was sent); `reply()` refuses.
+ * Each field is `undefined` when not sent, `null` for `[UNAVAILABLE]` (`[TEMPUNAVAIL]` for NAME).
+ */
+export interface XclientEvent {
+  readonly type: "xclient";
+  /** Every attribute as sent: upper-case name → xtext-decoded value. */
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly address: RelayAddress | null | undefined;
+  readonly port: number | null | undefined;
+  readonly name: string | null | undefined;
+  readonly helo: string | null | undefined;
+  readonly proto: "SMTP" | "ESMTP" | undefined;
+  readonly login: string | null | undefined;
+  readonly destAddress: RelayAddress | null | undefined;
+  readonly destPort: number | null | undefined;
+}
+
+/**
+ * XFORWARD from a trusted client (Postfix's XFORWARD_README): the up-stream client of the next
+ * transaction. Awaits a decision: `accept()` answers `250 2.0.0 Ok`. Fields as in `XclientEvent`.
+ */
+export interface XforwardEvent {
+  readonly type: "xforward";
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly address: RelayAddress | null | undefined;
+  readonly port: number | null | undefined;
+  readonly name: string | null | undefined;
+  readonly helo: string | null | undefined;
+  readonly proto: string | null | undefined;
+  readonly ident: string | null | undefined;
+  readonly source: "LOCAL" | "REMOTE" | null | undefined;
+}
 
 /** The engine answered a command with an error by itself (bad syntax, bad sequence, limits). Information. */
 export interface RejectedEvent {

@@ -99,6 +99,15 @@ export interface ConnectionOptions {
   readonly deferGreeting?: boolean;
   /** Added or replaced commands, by upper-case verb. */
   readonly commands?: Readonly<Record<string, CommandSpec>>;
+  /**
+   * XCLIENT and XFORWARD (Postfix) exist: clients not trusted with them get `550 5.7.0`, trusted
+   * ones see them in the EHLO reply. Without this they are unknown commands.
+   */
+  readonly xclient?: boolean;
+  readonly xforward?: boolean;
+  /** The client starts trusted with XCLIENT / XFORWARD (`trustRelay()` changes it later). */
+  readonly xclientTrusted?: boolean;
+  readonly xforwardTrusted?: boolean;
 }
 
 /** Marks options already resolved, so a server can share one resolved set across connections. */
@@ -146,6 +155,10 @@ export interface ResolvedOptions {
   readonly proxyProtocol: boolean;
   readonly deferGreeting: boolean;
   readonly commands: ReadonlyMap<string, CommandSpec>;
+  readonly xclient: boolean;
+  readonly xforward: boolean;
+  readonly xclientTrusted: boolean;
+  readonly xforwardTrusted: boolean;
 }
 
 export const DEFAULT_DATA_SIZE_LIMIT = 33554432;
@@ -214,6 +227,10 @@ export function resolveOptions(options: ConnectionOptions = {}): ResolvedOptions
     proxyProtocol: options.proxyProtocol ?? false,
     deferGreeting: options.deferGreeting ?? false,
     commands,
+    xclient: options.xclient ?? false,
+    xforward: options.xforward ?? false,
+    xclientTrusted: (options.xclient ?? false) && (options.xclientTrusted ?? false),
+    xforwardTrusted: (options.xforward ?? false) && (options.xforwardTrusted ?? false),
   };
 }
 

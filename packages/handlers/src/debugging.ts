@@ -1,4 +1,10 @@
-import type { Envelope, Handler, Session, SMTP } from "@smtpkit/core/server";
+import {
+  type Envelope,
+  type Handler,
+  messagePeer,
+  type Session,
+  type SMTP,
+} from "@smtpkit/core/server";
 import { type TextOutput, UsageError } from "./cli.js";
 import { splitByteLines, splitTextLines } from "./lines.js";
 import { pyListRepr, pyPeerRepr } from "./python-repr.js";
@@ -70,7 +76,8 @@ export class Debugging implements Handler {
       separator = true;
     }
     if (separator) out += "\n";
-    out += formatContent(pyPeerRepr(session.peer), envelope.content);
+    // XFORWARD's up-stream client when a relay sent one, else the session's.
+    out += formatContent(pyPeerRepr(messagePeer(session, envelope)), envelope.content);
     return `${out}${END_MESSAGE}\n`;
   }
 

@@ -1,10 +1,11 @@
-import type {
-  Envelope,
-  Handler,
-  HookResult,
-  PeerAddress,
-  Session,
-  SMTP,
+import {
+  type Envelope,
+  type Handler,
+  type HookResult,
+  messagePeer,
+  type PeerAddress,
+  type Session,
+  type SMTP,
 } from "@smtpkit/core/server";
 import PostalMime, { type Address, type Email, type PostalMimeOptions } from "postal-mime";
 import { insertHeaders } from "./header-insert.js";
@@ -45,10 +46,11 @@ export type EnvelopeFields = Pick<Envelope, "mailFrom" | "rcptTos"> &
  */
 export function peerFields(
   session: Pick<Session, "peer">,
-  envelope: Pick<Envelope, "mailFrom" | "rcptTos">,
+  envelope: Pick<Envelope, "mailFrom" | "rcptTos"> & Partial<Pick<Envelope, "xforward">>,
 ): [string, string][] {
   return [
-    ["X-Peer", peerString(session.peer)],
+    // XFORWARD's up-stream client when a relay sent one, else the session's.
+    ["X-Peer", peerString(messagePeer(session, envelope))],
     ["X-MailFrom", envelope.mailFrom ?? ""],
     ["X-RcptTo", envelope.rcptTos.join(COMMASPACE)],
   ];

@@ -1,14 +1,15 @@
 import { Readable } from "node:stream";
 import { reply as makeReply, type Reply, type ReplyLike } from "@smtpkit/core";
-import type {
-  BodyReader,
-  Envelope,
-  Handler,
-  HookResult,
-  MessageBody,
-  PeerAddress,
-  Session,
-  SMTP,
+import {
+  type BodyReader,
+  type Envelope,
+  type Handler,
+  type HookResult,
+  type MessageBody,
+  messagePeer,
+  type PeerAddress,
+  type Session,
+  type SMTP,
 } from "@smtpkit/core/server";
 import SMTPConnection, {
   type SMTPConnectionAuth,
@@ -103,7 +104,9 @@ export class SmtpProxy implements Handler {
     const lmtp = server.options?.lmtp === true;
     const recipients = [...envelope.rcptTos];
     const reader = body.getReader();
-    const message = Readable.from(withPeer(reader, peerHost(session.peer)), { objectMode: false });
+    const message = Readable.from(withPeer(reader, peerHost(messagePeer(session, envelope))), {
+      objectMode: false,
+    });
     let outcome: { info: SMTPConnectionSendInfo } | { error: UpstreamError };
     try {
       outcome = { info: await this.relay(upstreamEnvelope(envelope), message, signal) };

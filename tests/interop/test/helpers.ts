@@ -366,21 +366,22 @@ export class RawClient {
     this.attach(socket);
   }
 
+  /** `localAddress` picks the client's side (e.g. 127.0.0.2, to be another peer on loopback). */
   static connect(
     port: number,
     options: { tls?: boolean; localAddress?: string } = {},
   ): Promise<RawClient> {
-    const from = options.localAddress === undefined ? {} : { localAddress: options.localAddress };
     return new Promise((resolve, reject) => {
+      const local = options.localAddress ? { localAddress: options.localAddress } : {};
       const socket = options.tls
         ? tls.connect({
             port,
             host: LOCALHOST,
             rejectUnauthorized: false,
             servername: "localhost",
-            ...from,
+            ...local,
           })
-        : net.connect({ port, host: LOCALHOST, ...from });
+        : net.connect({ port, host: LOCALHOST, ...local });
       const ready = options.tls ? "secureConnect" : "connect";
       socket.once("error", reject);
       socket.once(ready, () => {

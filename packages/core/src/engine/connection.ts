@@ -149,6 +149,14 @@ export class ServerConnection {
       this.open();
       return this.options.deferGreeting ? 0 : 220;
     }
+    if (pending.kind === "xclient") {
+      // Postfix: back to the initial greeting stage, as if the client had just connected.
+      this.core.takePending("accept()");
+      this.core.transition("xclientAccepted");
+      if (pending.login) this.core.state.authenticated = true;
+      this.open();
+      return this.options.deferGreeting ? 0 : 220;
+    }
     if (pending.kind === "connect") {
       this.core.takePending("accept()");
       this.core.transition("decided");
@@ -279,6 +287,18 @@ export class ServerConnection {
   }
 
   /**
+   * Which relay commands this client may use from now on (XCLIENT, XFORWARD; each only when the
+   * options enable it): after a PROXY header, or after XCLIENT named another client.
+   */
+  trustRelay(trust: { readonly xclient?: boolean; readonly xforward?: boolean }): void {
+    const state = this.core.state;
+    if (trust.xclient !== undefined) state.xclientTrusted = this.options.xclient && trust.xclient;
+    if (trust.xforward !== undefined) {
+      state.xforwardTrusted = this.options.xforward && trust.xforward;
+    }
+  }
+
+  /**
    * Ends the session from the server's side (timeout, shutdown, too many connections), optionally
    * with a last reply such as `421 4.4.2 ... timeout`.
    */
@@ -353,6 +373,8 @@ function defaultReply(pending: Pending): Reply | (typeof REPLIES)[keyof typeof R
       return REPLIES.vrfyCannot;
     case "command":
       return REPLIES.commandNoReply;
+    case "xforward":
+      return REPLIES.xforwardOk;
     default:
       return REPLIES.ok;
   }

@@ -43,6 +43,8 @@ export class Core implements Dialog {
 
   constructor(readonly options: ResolvedOptions) {
     this.state = initialState(options.implicitTls, options.proxyProtocol);
+    this.state.xclientTrusted = options.xclientTrusted;
+    this.state.xforwardTrusted = options.xforwardTrusted;
     this.lines = new LineReader(this.input, options);
     this.mechanisms = options.authMechanisms;
     this.enhancedOn = options.enhancedStatusCodes;

@@ -23,7 +23,9 @@ export type Pending =
   | { readonly kind: "mail"; readonly address: string; readonly binaryMime: boolean }
   | { readonly kind: "rcpt"; readonly address: string }
   | { readonly kind: "bodyEnd" }
-  | { readonly kind: "rset" | "noop" | "vrfy" | "quit" }
+  | { readonly kind: "rset" | "noop" | "vrfy" | "quit" | "xforward" }
+  /** `login`: LOGIN= named a user, so the fresh session starts authenticated. */
+  | { readonly kind: "xclient"; readonly login: boolean }
   | { readonly kind: "auth" }
   | {
       readonly kind: "command";
@@ -42,6 +44,7 @@ export const PENDING = {
   vrfy: { kind: "vrfy" },
   quit: { kind: "quit" },
   auth: { kind: "auth" },
+  xforward: { kind: "xforward" },
 } as const satisfies Record<string, Pending>;
 
 export interface Dialog {

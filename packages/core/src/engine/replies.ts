@@ -113,6 +113,12 @@ export const REPLIES = {
   rrvsValue: r(501, "5.5.4", "Error: bad RRVS value"),
   mailboxOwnerChanged: r(550, "5.7.17", "Mailbox owner has changed", true),
   domainOwnerChanged: r(550, "5.7.18", "Domain owner has changed", true),
+  // XCLIENT and XFORWARD: Postfix's texts, with their codes in plain mode too.
+  relayInTransaction: r(503, "5.5.1", "Error: MAIL transaction in progress", true),
+  relayUnauthorized: r(550, "5.7.0", "Error: insufficient authorization", true),
+  attributeExpected: r(501, "5.5.4", "Error: attribute=value expected", true),
+  attributeTooLong: r(501, "5.5.4", "Error: attribute value too long", true),
+  xforwardOk: r(250, "2.0.0", "Ok", true),
 } as const;
 
 /** Replies whose text carries a value (a verb, a size, the client's argument). */
@@ -139,6 +145,11 @@ export const TEMPLATES = {
     lines: [`${hostname} ${ident}`],
   }),
   challenge: (base64: string): Reply => ({ code: 334, enhanced: undefined, lines: [base64] }),
+  /** Echoes the client's attribute name: `formatReply` escapes anything unprintable in it. */
+  badAttributeName: (verb: string, name: string): CatalogueReply =>
+    r(501, "5.5.4", `Bad ${verb} attribute name: ${name}`, true),
+  badAttributeValue: (name: string, value: string): CatalogueReply =>
+    r(501, "5.5.4", `Bad ${name} syntax: ${value}`, true),
 } as const;
 
 /** aiosmtpd's `@syntax` texts for the built-in commands; `extended` is added in ESMTP sessions. */
@@ -157,6 +168,8 @@ export const BUILTIN_SYNTAX: Readonly<Record<string, CommandSpec>> = {
   RSET: { syntax: "RSET" },
   STARTTLS: { syntax: "STARTTLS" },
   VRFY: { syntax: "VRFY <address>" },
+  XCLIENT: { syntax: "XCLIENT attribute=value..." },
+  XFORWARD: { syntax: "XFORWARD attribute=value..." },
 };
 
 export function syntaxText(spec: CommandSpec, extended: boolean): string {

@@ -68,6 +68,9 @@ export interface DialogState {
   /** The greeting was refused with a 5xx (RFC 5321 §3.1): everything but QUIT gets 503. */
   greetingRefused: boolean;
   authenticated: boolean;
+  /** XCLIENT / XFORWARD may be used by this client (the program decides, `trustRelay()`). */
+  xclientTrusted: boolean;
+  xforwardTrusted: boolean;
   // Transaction (reset by HELO/EHLO/LHLO, RSET, STARTTLS, QUIT, the end of a body, closing).
   mailFrom: string | null;
   recipients: string[];
@@ -98,6 +101,7 @@ export type Trigger =
   | "authAborted"
   | "startTls"
   | "tlsEstablished"
+  | "xclientAccepted"
   | "close";
 
 export interface Transition {
@@ -156,6 +160,13 @@ export const TRANSITIONS: Readonly<Record<Trigger, Transition>> = {
     discardInput: true,
     note: "tlsEstablished()",
   },
+  xclientAccepted: {
+    from: ["reply"],
+    to: "command",
+    session: true,
+    transaction: true,
+    note: "XCLIENT accepted: a fresh session, greeted again",
+  },
   close: {
     from: "*",
     to: "closed",
@@ -185,6 +196,8 @@ export type Check =
   | "notBinaryMime" // DATA: MAIL had no BODY=BINARYMIME (503)
   | "tlsOffered" // STARTTLS offered (454)
   | "notTls" // not under TLS yet (503)
+  | "noMailTransaction" // XCLIENT/XFORWARD: no MAIL yet (503 MAIL transaction in progress)
+  | "relayTrusted" // XCLIENT/XFORWARD: this client may use it (550 insufficient authorization)
   | "syntax"; // the command's own parse step
 
 export interface CommandRule {
@@ -230,6 +243,9 @@ export const COMMAND_RULES: Readonly<Record<string, CommandRule>> = {
   BDAT: rule(["syntax", "greeting", "auth", "recipients"], "bdatChunk"),
   AUTH: rule(["greetingEhlo", "extended", "authTls", "notAuthenticated", "syntax"]),
   STARTTLS: rule(["noArgument", "tlsOffered", "notTls"], "startTls", true),
+  // Postfix's order; XCLIENT is allowed before STARTTLS (a proxy may speak it in clear).
+  XCLIENT: rule(["noMailTransaction", "argument", "relayTrusted", "syntax"], "await", true),
+  XFORWARD: rule(["noMailTransaction", "argument", "relayTrusted", "syntax"]),
 };
 
 /** The rule for verbs not in the table (unknown and added commands). */
@@ -244,6 +260,8 @@ export function initialState(tls: boolean, proxy: boolean): DialogState {
     tlsRefused: false,
     greetingRefused: false,
     authenticated: false,
+    xclientTrusted: false,
+    xforwardTrusted: false,
     mailFrom: null,
     recipients: [],
     binaryMime: false,

@@ -1,13 +1,13 @@
 import type { ServerConnection } from "../engine/connection.js";
 import { catalogueReply, REPLIES } from "../engine/replies.js";
 import type { Reply } from "../reply.js";
+import type { CidrMatcher } from "../syntax/cidr.js";
 import type { ProxyData } from "../syntax/proxy-protocol.js";
 import type { CloseReason, ConnectDecision, Handler } from "./handler.js";
 import { callHook, failure, replyOf } from "./hooks.js";
 import type { Session } from "./session.js";
 import { newSessionId } from "./session-id.js";
-import type { ServerContext } from "./smtp-options.js";
-import { refusedAsUntrusted, type ServerTables } from "./tables.js";
+import type { ServerContext, SmtpOptions } from "./smtp-options.js";
 import type { PeerAddress, SmtpTransport } from "./transport.js";
 
 const EARLY_TALKER = catalogueReply(REPLIES.earlyTalker, true);
@@ -18,7 +18,8 @@ export interface GreetingContext {
   readonly server: ServerContext & { readonly handler: Handler; readonly session: Session };
   readonly connection: ServerConnection;
   readonly transport: SmtpTransport;
-  readonly tables: ServerTables;
+  /** The PROXY trust list, for `proxyUntrusted: "refuse"`. */
+  readonly trust: CidrMatcher | null;
   readonly isClosed: () => boolean;
   readonly log: (message: string) => void;
   readonly logError: (message: string) => void;
@@ -36,7 +37,7 @@ export interface Greeting {
  */
 export async function decideGreeting(ctx: GreetingContext): Promise<Greeting> {
   const { server, connection } = ctx;
-  if (refusedAsUntrusted(ctx.tables, server.options, ctx.transport)) {
+  if (refusedAsUntrusted(ctx.trust, server.options, ctx.transport)) {
     ctx.log("refused: not a trusted proxy");
     connection.reply(UNTRUSTED_PEER);
     return { pendingRead: null, refused: true };
@@ -147,4 +148,16 @@ export function greetPause(
     );
   });
   return { talked, read };
+}
+
+/** True when this peer is outside `proxyTrust` and `proxyUntrusted: "refuse"` turns it away. */
+export function refusedAsUntrusted(
+  trust: CidrMatcher | null,
+  o: SmtpOptions,
+  transport: SmtpTransport,
+): boolean {
+  if (o.proxyUntrusted !== "refuse" || !trust) return false;
+  if (o.proxyProtocolTimeout === undefined || o.proxyProtocolTimeout === null) return false;
+  const peer = transport.peer;
+  return peer === null || !trust.matches(peer.address);
 }

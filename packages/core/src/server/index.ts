@@ -21,7 +21,8 @@ export {
   saslContext,
   verifyCredentials,
 } from "./mechanisms.js";
-export { Envelope, Session, transmissionType } from "./session.js";
+export { messagePeer, type RelayTrust } from "./relay-chain.js";
+export { Envelope, type ForwardedClient, Session, transmissionType } from "./session.js";
 export { newSessionId } from "./session-id.js";
 export {
   type ListenOptions,

@@ -1,6 +1,7 @@
 import type { BodyType, DeliverBy, FutureRelease, Rrvs } from "../events.js";
 import type { EsmtpParam } from "../syntax/esmtp-params.js";
 import type { ProxyData } from "../syntax/proxy-protocol.js";
+import type { RelayAddress } from "../syntax/relay-attributes.js";
 import type { PeerAddress, TlsInfo } from "./transport.js";
 
 /**
@@ -37,6 +38,13 @@ export class Session {
   authenticated: boolean | null = null;
   /** The PROXY protocol header, when one was received. */
   proxyData: ProxyData | null = null;
+  /**
+   * Every XCLIENT attribute received on this connection (upper-case name → xtext-decoded value,
+   * later commands overriding earlier ones); `null` when the client sent none.
+   */
+  xclient: Readonly<Record<string, string>> | null = null;
+  /** The user a trusted relay vouched for with XCLIENT `LOGIN=` (`authenticated` is then true). */
+  login: string | null = null;
   readonly #signal: AbortSignal | (() => AbortSignal);
   [extra: string]: unknown;
 
@@ -87,6 +95,24 @@ export function carryConnection(from: Session, to: Session): void {
   to.localPort = from.localPort;
   to.protocol = from.protocol;
   to.proxyData = from.proxyData;
+  to.xclient = from.xclient;
+}
+
+/**
+ * The up-stream client of a transaction, as a trusted relay sent it with XFORWARD; `null` for
+ * what it did not send or sent as `[UNAVAILABLE]` (Postfix's XFORWARD_README: the session's own
+ * client attributes are never mixed in).
+ */
+export interface ForwardedClient {
+  readonly address: RelayAddress | null;
+  readonly port: number | null;
+  readonly name: string | null;
+  readonly helo: string | null;
+  readonly proto: string | null;
+  readonly ident: string | null;
+  readonly source: "LOCAL" | "REMOTE" | null;
+  /** Every attribute as sent: upper-case name → xtext-decoded value. */
+  readonly attributes: Readonly<Record<string, string>>;
 }
 
 /**
@@ -130,5 +156,7 @@ export class Envelope {
   rcptOptions: string[] = [];
   /** RCPT parameters per recipient, parallel to `rcptTos`. */
   rcptParams: EsmtpParam[][] = [];
+  /** XFORWARD's up-stream client for this transaction (renewed with the envelope), or null. */
+  xforward: ForwardedClient | null = null;
   [extra: string]: unknown;
 }

@@ -109,6 +109,14 @@ export interface SmtpOptions {
    */
   readonly proxyUntrusted?: "serve" | "refuse";
   /**
+   * Addresses / CIDR blocks trusted with XCLIENT (Postfix's `smtpd_authorized_xclient_hosts`):
+   * they see it in the EHLO reply and may name the client they speak for; others get `550 5.7.0`.
+   * Matched against the client as known (behind a PROXY header, the one it names).
+   */
+  readonly xclient?: readonly string[];
+  /** The same for XFORWARD (`smtpd_authorized_xforward_hosts`): the up-stream client per message. */
+  readonly xforward?: readonly string[];
+  /**
    * Seconds a client has to send a whole command line, counted from when the server starts
    * waiting for it (idle time included; bytes trickling in do not restart it). Then `421 4.4.2`
    * and close. Default 300.

@@ -3,10 +3,9 @@ import { hostReply, REPLIES } from "../engine/replies.js";
 import { SmtpError } from "../errors.js";
 import { AWAITS_DECISION, type BodyEndEvent, type SmtpEvent } from "../events.js";
 import type { Reply, ReplyLike } from "../reply.js";
-import type { ProxyData } from "../syntax/proxy-protocol.js";
 import { authenticate, challengeBytes } from "./auth.js";
 import { BuiltinCommands } from "./builtin-commands.js";
-import { closeHook, decideGreeting, identify, proxiedPeer } from "./connect.js";
+import { closeHook, decideGreeting, identify } from "./connect.js";
 import { Deadline } from "./deadline.js";
 import type { CloseReason, Handler } from "./handler.js";
 import { callHook, failure, type HookName, NO_HOOK, type Outcome, replyOf } from "./hooks.js";
@@ -14,6 +13,7 @@ import { answerRecipients } from "./lmtp-status.js";
 import { describeEvent, type LogLevel, logLine, logSent } from "./log.js";
 import { saslContext } from "./mechanisms.js";
 import { bodyError, MessageReception } from "./message.js";
+import { type RelayContext, relayEvent } from "./relay-chain.js";
 import { carryConnection, Envelope, Session } from "./session.js";
 import type { ServerContext, SmtpOptions } from "./smtp-options.js";
 import { availableMechanisms, engineOptions, type ServerTables, serverTables } from "./tables.js";
@@ -227,7 +227,9 @@ export class SMTP extends BuiltinCommands implements ServerContext {
     if (this.options.logger && event.type !== "bodyChunk") this.log("debug", describeEvent(event));
     switch (event.type) {
       case "proxyHeader":
-        return this.proxyHeader(event.proxy);
+      case "xclient":
+      case "xforward":
+        return relayEvent(this.relayContext(), event);
       case "connect":
         return this.connect();
       case "hello": {
@@ -336,16 +338,12 @@ export class SMTP extends BuiltinCommands implements ServerContext {
     return code;
   }
 
-  private async proxyHeader(proxy: ProxyData): Promise<void> {
-    this.session.proxyData = proxy;
-    const { error, value } = await this.hook("handlePROXY", proxy);
-    // No hook: go on. A hook says true to go on; false, or a failure, closes.
-    if (error === null && (!this.handler.handlePROXY || value)) {
-      // The header comes from a trusted proxy: the client it names is the session's peer.
-      const peer = proxiedPeer(proxy);
-      if (peer) this.session.peer = peer;
-      this.connection.accept();
-    } else this.connection.rejectProxy();
+  /** What the PROXY header, XCLIENT and XFORWARD change (relay-chain.ts). */
+  private relayContext(): RelayContext {
+    const { connection, tables, logError } = this;
+    const newSession = () => this.createSession();
+    const newEnvelope = () => this.createEnvelope();
+    return { server: this, connection, trust: tables.relay, newSession, newEnvelope, logError };
   }
 
   /** `handleCONNECT` decides on the greeting: now, after a pause, or a refusal. */
@@ -354,7 +352,7 @@ export class SMTP extends BuiltinCommands implements ServerContext {
       server: this,
       connection: this.connection,
       transport: this.transport,
-      tables: this.tables,
+      trust: this.tables.trust,
       isClosed: () => this.closed,
       log: (message) => this.log("info", message),
       logError: this.logError,

@@ -1,6 +1,7 @@
 import { type CommandSpec, type ResolvedOptions, resolveOptions } from "../options.js";
 import type { SaslContext, SaslMechanism } from "../sasl.js";
 import { type CidrMatcher, parseCidrList } from "../syntax/cidr.js";
+import { refusedAsUntrusted } from "./connect.js";
 import type { Handler } from "./handler.js";
 import {
   type AuthMechanism,
@@ -8,6 +9,7 @@ import {
   handlerMechanisms,
   runSasl,
 } from "./mechanisms.js";
+import { type RelayTrust, relayTrustOf } from "./relay-chain.js";
 import type { CommandDefinition, SmtpOptions } from "./smtp-options.js";
 import type { SmtpTransport } from "./transport.js";
 
@@ -25,6 +27,8 @@ export interface ServerTables {
   readonly commands: ReadonlyMap<string, { readonly definition: CommandDefinition | null }>;
   readonly specs: Readonly<Record<string, CommandSpec>>;
   readonly trust: CidrMatcher | null;
+  /** Who may use XCLIENT and XFORWARD (relay-chain.ts). */
+  readonly relay: RelayTrust;
   /** The handler decides on each connection before the greeting (`handleCONNECT`). */
   readonly deferGreeting: boolean;
   /** Engine options per kind of connection (STARTTLS offered, implicit TLS, PROXY expected). */
@@ -67,8 +71,9 @@ export function engineOptions(
   const startTls = transport.canStartTls && transport.tls === null;
   const implicitTls = transport.tls !== null;
   const proxyProtocol = proxyEnabled && peerTrusted;
-  const refused = refusedAsUntrusted(tables, o, transport);
-  const key = `${Number(startTls)}${Number(implicitTls)}${Number(proxyProtocol)}${Number(refused)}`;
+  const refused = refusedAsUntrusted(tables.trust, o, transport);
+  const relay = relayTrustOf(tables.relay, peer);
+  const key = `${Number(startTls)}${Number(implicitTls)}${Number(proxyProtocol)}${Number(refused)}${Number(relay.xclient)}${Number(relay.xforward)}`;
   let resolved = tables.resolved.get(key);
   if (resolved) return resolved;
   const extensions = { ...(o.extensions ?? {}) };
@@ -99,21 +104,13 @@ export function engineOptions(
     // The refusal of an untrusted peer is a greeting decision, taken where handleCONNECT's is.
     deferGreeting: tables.deferGreeting || refused,
     commands: tables.specs,
+    xclient: tables.relay.xclient !== null,
+    xforward: tables.relay.xforward !== null,
+    xclientTrusted: relay.xclient,
+    xforwardTrusted: relay.xforward,
   });
   tables.resolved.set(key, resolved);
   return resolved;
-}
-
-/** True when this peer is outside `proxyTrust` and `proxyUntrusted: "refuse"` turns it away. */
-export function refusedAsUntrusted(
-  tables: ServerTables,
-  o: SmtpOptions,
-  transport: SmtpTransport,
-): boolean {
-  if (o.proxyUntrusted !== "refuse" || !tables.trust) return false;
-  if (o.proxyProtocolTimeout === undefined || o.proxyProtocolTimeout === null) return false;
-  const peer = transport.peer;
-  return peer === null || !tables.trust.matches(peer.address);
 }
 
 /** Checks the options that the engine does not see. */
@@ -187,6 +184,10 @@ function buildTables(
   const trust =
     options.proxyTrust && options.proxyTrust.length > 0 ? parseCidrList(options.proxyTrust) : null;
   const deferGreeting = typeof handler.handleCONNECT === "function";
+  const relay: RelayTrust = {
+    xclient: options.xclient ? parseCidrList(options.xclient) : null,
+    xforward: options.xforward ? parseCidrList(options.xforward) : null,
+  };
   return {
     mechanisms,
     safeWithoutTls,
@@ -194,6 +195,7 @@ function buildTables(
     commands,
     specs,
     trust,
+    relay,
     deferGreeting,
     resolved: new Map(),
   };

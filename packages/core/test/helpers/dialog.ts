@@ -115,6 +115,8 @@ export function awaitsReply(event: SmtpEvent): boolean {
     case "auth":
     case "authResponse":
     case "command":
+    case "xclient":
+    case "xforward":
       return true;
     case "bodyEnd":
       return event.error === null;

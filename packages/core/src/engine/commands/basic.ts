@@ -5,6 +5,7 @@ import type { Dialog } from "../dialog.js";
 import { PENDING } from "../dialog.js";
 import { BUILTIN_SYNTAX, REPLIES, TEMPLATES } from "../replies.js";
 import { addressOptions, type Command, extended, isBuiltin, refuse } from "./command.js";
+import { relayTrusted } from "./relay.js";
 
 /** The argument goes to the program as is (aiosmtpd's `handle_NOOP(arg)`); 250 OK by default. */
 export const noop: Command = {
@@ -64,6 +65,7 @@ function helpTable(d: Dialog): Map<string, CommandSpec> {
     if (!isBuiltin(d, verb)) continue;
     if (verb === "STARTTLS" && !d.options.startTls) continue;
     if (verb === "BDAT" && !d.options.chunking) continue;
+    if ((verb === "XCLIENT" || verb === "XFORWARD") && !relayTrusted(d, verb)) continue;
     table.set(verb, spec);
   }
   for (const [verb, spec] of d.options.commands) {

@@ -16,6 +16,8 @@ export function isRefusal(value: unknown): value is Refusal {
 
 /** One built-in command: an optional syntax step (the `"syntax"` check) and its behaviour. */
 export interface Command<T = unknown> {
+  /** Whether the command exists with these options (else it is an unknown command). */
+  available?(d: Dialog): boolean;
   parse?(d: Dialog, verb: string, argument: string | null): T | Refusal;
   run(d: Dialog, verb: string, argument: string | null, parsed: T): void;
   /** A failed check; the default rejects the line (BDAT still reads its chunk). */

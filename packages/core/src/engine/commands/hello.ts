@@ -4,6 +4,7 @@ import { formatReply, type Reply } from "../../reply.js";
 import type { Dialog } from "../dialog.js";
 import { extensionKeywords, keywordsChangeWithTime } from "../extension-keywords.js";
 import type { Command } from "./command.js";
+import { relayKeywords, relayOffer } from "./relay.js";
 
 const ENCODER = new TextEncoder();
 
@@ -44,11 +45,14 @@ interface Planned {
   readonly responses: readonly string[];
 }
 
-/** Planned replies per resolved options, for the default mechanisms: [HELO, EHLO clear, EHLO TLS]. */
+/**
+ * Planned replies per resolved options, for the default mechanisms: [HELO, EHLO clear, EHLO TLS],
+ * once per set of relay commands offered.
+ */
 const PLANNED = new WeakMap<ResolvedOptions, (Planned | undefined)[]>();
 
 function plannedReply(d: Dialog, verb: HelloVerb): Planned {
-  const slot = verb === "HELO" ? 0 : d.state.tls ? 2 : 1;
+  const slot = (verb === "HELO" ? 0 : d.state.tls ? 2 : 1) + 3 * relayOffer(d);
   const shareable = d.mechanisms === d.options.authMechanisms && !keywordsChangeWithTime(d.options);
   let cache = shareable ? PLANNED.get(d.options) : undefined;
   const cached = cache?.[slot];
@@ -87,6 +91,7 @@ export function ehloKeywords(d: Dialog): string[] {
   if (o.dsn) keywords.push("DSN");
   if (o.requireTlsParam && tls) keywords.push("REQUIRETLS");
   keywords.push(...o.keywords);
+  keywords.push(...relayKeywords(d));
   if (o.startTls && !tls) keywords.push("STARTTLS");
   const mechanisms = offeredMechanisms(d);
   if (mechanisms.length > 0) keywords.push(`AUTH ${[...mechanisms].sort().join(" ")}`);

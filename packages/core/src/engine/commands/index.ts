@@ -14,7 +14,10 @@ import { bdat, data } from "./data.js";
 import { hello } from "./hello.js";
 import { mail } from "./mail.js";
 import { rcpt } from "./rcpt.js";
+import { type RelayVerb, relayTrusted } from "./relay.js";
 import { startTls } from "./starttls.js";
+import { xclient } from "./xclient.js";
+import { xforward } from "./xforward.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: each command has its own parsed type.
 export const COMMANDS: Readonly<Record<string, Command<any>>> = {
@@ -33,10 +36,13 @@ export const COMMANDS: Readonly<Record<string, Command<any>>> = {
   BDAT: bdat,
   AUTH: auth,
   STARTTLS: startTls,
+  XCLIENT: xclient,
+  XFORWARD: xforward,
 };
 
 function ruleFor(d: Dialog, verb: string): CommandRule {
   if (verb === "LHLO" && !d.options.lmtp) return DEFAULT_RULE;
+  if (COMMANDS[verb]?.available?.(d) === false) return DEFAULT_RULE;
   return COMMAND_RULES[verb] ?? DEFAULT_RULE;
 }
 
@@ -63,6 +69,9 @@ const CHECKS: Readonly<
   notBinaryMime: (d) => (d.state.binaryMime ? REPLIES.binaryMimeNeedsBdat : null),
   tlsOffered: (d) => (d.options.startTls ? null : REPLIES.tlsNotAvailable),
   notTls: (d) => (d.state.tls ? REPLIES.tlsAlreadyActive : null),
+  noMailTransaction: (d) => (d.state.mailFrom !== null ? REPLIES.relayInTransaction : null),
+  relayTrusted: (d, verb) =>
+    relayTrusted(d, verb as RelayVerb) ? null : REPLIES.relayUnauthorized,
 };
 
 /**
@@ -100,6 +109,7 @@ export function runCommand(d: Dialog, verb: string, argument: string | null): vo
   }
   const command = isBuiltin(d, verb) ? COMMANDS[verb] : undefined;
   if (command === undefined || (verb === "BDAT" && !d.options.chunking)) return d.unknown(verb);
+  if (command.available?.(d) === false) return d.unknown(verb);
   const rule = COMMAND_RULES[verb] ?? DEFAULT_RULE;
   let parsed: unknown;
   for (const check of rule.checks) {
