@@ -22,29 +22,37 @@ export class DotStuffer {
 
   /** `chunk` encoded: the original where nothing changes, else its parts. */
   push(chunk: Uint8Array): Uint8Array[] {
-    if (chunk.length === 0) return [];
+    const length = chunk.length;
+    if (length === 0) return [];
     this.#empty = false;
     const out: Uint8Array[] = [];
     let from = 0;
     let changed = false;
-    for (let i = 0; i < chunk.length; i++) {
-      const byte = chunk[i] as number;
-      if (this.#lineStart && byte === DOT) {
-        if (i > from) out.push(chunk.subarray(from, i));
-        out.push(DOT_BYTE);
-        from = i;
-        changed = true;
-      } else if (byte === LF && !this.#afterCr) {
-        if (i > from) out.push(chunk.subarray(from, i));
+    if (this.#lineStart && chunk[0] === DOT) {
+      out.push(DOT_BYTE);
+      changed = true;
+    }
+    // Only the bytes around each LF matter: indexOf finds them without a loop over every byte.
+    for (let lf = chunk.indexOf(LF); lf !== -1; lf = chunk.indexOf(LF, lf + 1)) {
+      const afterCr = lf > 0 ? chunk[lf - 1] === CR : this.#afterCr;
+      if (!afterCr) {
+        if (lf > from) out.push(chunk.subarray(from, lf));
         out.push(CRLF);
-        from = i + 1;
+        from = lf + 1;
         changed = true;
       }
-      this.#lineStart = byte === LF;
-      this.#afterCr = byte === CR;
+      if (lf + 1 < length && chunk[lf + 1] === DOT) {
+        if (lf + 1 > from) out.push(chunk.subarray(from, lf + 1));
+        out.push(DOT_BYTE);
+        from = lf + 1;
+        changed = true;
+      }
     }
+    const last = chunk[length - 1];
+    this.#lineStart = last === LF;
+    this.#afterCr = last === CR;
     if (!changed) return [chunk];
-    if (from < chunk.length) out.push(chunk.subarray(from));
+    if (from < length) out.push(chunk.subarray(from));
     return out;
   }
 

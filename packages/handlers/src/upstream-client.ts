@@ -373,7 +373,11 @@ function connectSocket(
         reject(error);
       } else resolve(socket);
     };
-    const onReady = () => done(null);
+    const onReady = () => {
+      // Commands are small writes answered one by one: Nagle's delay would only add latency.
+      socket.setNoDelay(true);
+      done(null);
+    };
     const onError = (error: NodeJS.ErrnoException) =>
       done(new UpstreamError(error.code ?? "ECONNECTION", error.message));
     const onAbort = () => done(new UpstreamError("EABORT", "aborted"));
