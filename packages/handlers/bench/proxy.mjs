@@ -96,7 +96,9 @@ function rawMessage(port, size) {
     socket.setEncoding("latin1");
     socket.on("data", (d) => {
       buffer += d;
-      for (let m; (m = /^(?:\d{3}-[^\n]*\n)*\d{3} [^\n]*\n/.exec(buffer)); ) {
+      for (;;) {
+        const m = /^(?:\d{3}-[^\n]*\n)*\d{3} [^\n]*\n/.exec(buffer);
+        if (!m) break;
         replies.push(m[0].trim());
         buffer = buffer.slice(m[0].length);
       }
