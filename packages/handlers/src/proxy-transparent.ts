@@ -117,9 +117,11 @@ export class TransparentRelay {
       this.#transaction = false;
       return this.#passOn(final);
     } catch (error) {
+      // An upstream that refused the body before its end (and closed) said why: pass that on.
+      const early = client.takeUnsolicited();
       this.#drop();
       await reader.cancel().catch(() => undefined);
-      return lost(error);
+      return early && early.code >= 400 ? upstreamAnswer(early) : lost(error);
     } finally {
       this.#busy = false;
     }

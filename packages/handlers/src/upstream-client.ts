@@ -176,6 +176,11 @@ export class UpstreamClient {
     }
   }
 
+  /** A reply that arrived unasked (an upstream refusing a body early, then closing), if any. */
+  takeUnsolicited(): Reply | undefined {
+    return this.#replies.shift();
+  }
+
   /** The next reply. */
   read(timeout: number): Promise<Reply> {
     const queued = this.#replies.shift();

@@ -468,6 +468,79 @@ describe("upstream failures are temporary refusals, never 250", () => {
     for (const socket of sockets) socket.destroy();
   });
 
+  /** A scripted upstream on a raw socket: `answer(line, socket)` for every command line. */
+  async function scripted(greeting: string, answer: (line: string, socket: Socket) => void) {
+    const sockets: Socket[] = [];
+    const fake = createServer((socket) => {
+      sockets.push(socket);
+      socket.on("error", () => undefined);
+      socket.write(greeting);
+      let pending = "";
+      socket.on("data", (data) => {
+        pending += data.toString("latin1");
+        for (let nl = pending.indexOf("\n"); nl !== -1; nl = pending.indexOf("\n")) {
+          const line = pending.slice(0, nl + 1);
+          pending = pending.slice(nl + 1);
+          answer(line.trimEnd(), socket);
+        }
+      });
+    });
+    rawServers.push(fake);
+    await new Promise<void>((resolve) => fake.listen(0, "127.0.0.1", resolve));
+    return {
+      port: (fake.address() as { port: number }).port,
+      destroy: () => {
+        for (const socket of sockets) socket.destroy();
+      },
+    };
+  }
+
+  it("an upstream refusing the body before its end: its reply, not a 250", async () => {
+    let inBody = false;
+    let refused = false;
+    const fake = await scripted("220 fake ESMTP\r\n", (line, socket) => {
+      if (inBody) {
+        if (line === ".") {
+          inBody = false;
+        } else if (!refused) {
+          refused = true;
+          socket.write("552 5.3.4 Message too big for this mailbox\r\n");
+        }
+        return;
+      }
+      if (line.startsWith("EHLO")) socket.write("250-fake\r\n250 PIPELINING\r\n");
+      else if (line === "DATA") {
+        inBody = true;
+        socket.write("354 go ahead\r\n");
+      } else if (line === "QUIT") socket.end("221 bye\r\n");
+      else socket.write("250 2.0.0 Ok\r\n");
+    });
+    const { server } = await proxyTo(fake.port);
+    const result = await smtplibSend(
+      server.port,
+      "a@example.com",
+      ["good@example.com"],
+      `Subject: big\n\n${"x".repeat(70)}\n`.repeat(3000),
+    );
+    expect(result.error).toEqual(["SMTPDataError", 552, "5.3.4 Message too big for this mailbox"]);
+    fake.destroy();
+  });
+
+  it("an upstream that sends more after its STARTTLS 220 (injection): refused, 451", async () => {
+    const fake = await scripted("220 fake ESMTP\r\n", (line, socket) => {
+      if (line.startsWith("EHLO")) socket.write("250-fake\r\n250 STARTTLS\r\n");
+      else if (line === "STARTTLS") socket.write("220 ready\r\n250 injected\r\n");
+    });
+    const { server } = await proxyTo(fake.port);
+    const result = await smtplibSend(server.port, "a@example.com", ["good@example.com"], SOURCE);
+    expect(result.error).toEqual([
+      "SMTPSenderRefused",
+      451,
+      "4.4.1 Error: cannot relay the message, upstream unavailable (EPROTOCOL)",
+    ]);
+    fake.destroy();
+  });
+
   it("the upstream closing (421 to RCPT) becomes 451, and the next MAIL reconnects", async () => {
     let refuse = true;
     const upstream = new Upstream();
@@ -572,6 +645,28 @@ print(json.dumps(out))
     const sent = await smtplibSend(good.server.port, "a@example.com", ["good@example.com"], SOURCE);
     expect(sent.refused).toEqual({});
     expect(upstream.messages[0]?.authenticated).toBe(true);
+    // An upstream offering only LOGIN gets LOGIN.
+    const loginOnly = await start(upstream, {
+      authRequireTls: false,
+      authExcludeMechanism: ["PLAIN"],
+      authenticator: (_server, _session, _envelope, mechanism, data) => {
+        const { login, password } = data as { login: Uint8Array; password: Uint8Array };
+        const ok =
+          mechanism === "LOGIN" &&
+          new TextDecoder().decode(login) === "relay" &&
+          new TextDecoder().decode(password) === "secret";
+        return { success: ok };
+      },
+    });
+    const viaLogin = await proxyTo(loginOnly.port, { auth: { user: "relay", pass: "secret" } });
+    const sentLogin = await smtplibSend(
+      viaLogin.server.port,
+      "a@example.com",
+      ["good@example.com"],
+      SOURCE,
+    );
+    expect(sentLogin.refused).toEqual({});
+    expect(upstream.messages[1]?.authenticated).toBe(true);
     const bad = await proxyTo(up.port, { auth: { user: "relay", pass: "wrong" } });
     const refused = await smtplibSend(
       bad.server.port,
@@ -584,7 +679,7 @@ print(json.dumps(out))
       451,
       "4.7.0 Error: the upstream refused this relay's credentials",
     ]);
-    expect(upstream.messages).toHaveLength(1);
+    expect(upstream.messages).toHaveLength(2);
   });
 });
 
