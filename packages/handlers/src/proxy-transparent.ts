@@ -22,6 +22,8 @@ export class TransparentRelay {
   #client: UpstreamClient | null = null;
   /** The upstream accepted a MAIL and has not finished that transaction. */
   #transaction = false;
+  /** Recipients the upstream accepted in this transaction (an LMTP upstream answers each after the body). */
+  #accepted = 0;
   /** A command or a body is on its way: closing now cannot send QUIT. */
   #busy = false;
   #closed = false;
@@ -57,6 +59,7 @@ export class TransparentRelay {
           throw new UpstreamError("EPROTOCOL", `RSET refused: ${replies[0]?.code}`);
         }
         this.#transaction = false;
+        this.#accepted = 0;
         const reply = replies[replies.length - 1] as Reply;
         if (reply.code >= 200 && reply.code < 300) this.#transaction = true;
         return this.#passOn(reply);
@@ -77,9 +80,9 @@ export class TransparentRelay {
     if (!client || !this.#transaction) return lost(null);
     this.#busy = true;
     try {
-      const reply = await client.command(
-        `RCPT TO:<${address}>${rcptParams(client, parseParams(rcptOptions))}`,
-      );
+      const params = rcptParams(client, parseParams(rcptOptions));
+      const reply = await client.command(`RCPT TO:<${address}>${params}`);
+      if (reply.code >= 200 && reply.code < 300) this.#accepted++;
       return this.#passOn(reply);
     } catch (error) {
       this.#drop();
@@ -91,10 +94,11 @@ export class TransparentRelay {
 
   /**
    * DATA: the body streamed to the upstream (`X-Peer` inserted, dot-stuffed, CRLF), read no faster
-   * than the upstream takes it; the upstream's final reply. A body the client does not complete
+   * than the upstream takes it; the upstream's final reply (an LMTP upstream's, one per accepted
+   * recipient). A body the client does not complete
    * (limit, RSET, hang-up) never gets its final dot: the upstream connection is closed instead.
    */
-  async data(body: MessageBody, peerHost: string): Promise<Reply> {
+  async data(body: MessageBody, peerHost: string): Promise<Reply | Reply[]> {
     const client = this.#client;
     const reader = body.getReader();
     if (!client || !this.#transaction) {
@@ -113,7 +117,14 @@ export class TransparentRelay {
         this.#drop();
         return lost(null);
       }
-      const final = await client.read(this.#options.dataTimeout ?? 600_000);
+      const timeout = this.#options.dataTimeout ?? 600_000;
+      if (this.#options.lmtp) {
+        const finals: Reply[] = [];
+        for (let i = 0; i < this.#accepted; i++) finals.push(await client.read(timeout));
+        this.#transaction = false;
+        return finals.map((reply) => this.#passOn(reply));
+      }
+      const final = await client.read(timeout);
       this.#transaction = false;
       return this.#passOn(final);
     } catch (error) {

@@ -49,7 +49,7 @@ export interface ProxyOptions {
   /**
    * Nodemailer `SMTPConnection` options (TLS, timeouts, client name, ...); `host` and `port` come
    * from the constructor. Default: Nodemailer's (STARTTLS when offered, certificates verified).
-   * The transparent mode reads `name`, `secure`, `tls`, `ignoreTLS`, `requireTLS`,
+   * The transparent mode reads `name`, `secure`, `tls`, `ignoreTLS`, `requireTLS`, `lmtp`,
    * `connectionTimeout`, `greetingTimeout` and `socketTimeout` (milliseconds) from it.
    */
   readonly connection?: Omit<SMTPConnectionOptions, "host" | "port"> | undefined;
@@ -187,15 +187,25 @@ export class SmtpProxy implements Handler {
     const lmtp = server.options?.lmtp === true;
     if (this.mode === "transparent") {
       const relay = this.#relays.get(server);
-      const reply = relay
-        ? await relay.data(body, peerHost(session.peer))
-        : makeReply(451, "Error: no upstream transaction", "4.4.2");
-      if (!relay)
+      if (!relay) {
         await body
           .getReader()
           .cancel()
           .catch(() => undefined);
-      return lmtp ? envelope.rcptTos.map(() => reply) : reply;
+        return makeReply(451, "Error: no upstream transaction", "4.4.2");
+      }
+      const recipients = [...envelope.rcptTos];
+      const outcome = await relay.data(body, peerHost(session.peer));
+      if (!Array.isArray(outcome)) return lmtp ? recipients.map(() => outcome) : outcome;
+      // An LMTP upstream: one reply per recipient it accepted, in order (the same as ours).
+      const refused = new Map<string, Reply>();
+      let accepted: Reply | undefined;
+      for (const [i, rcpt] of recipients.entries()) {
+        const reply = outcome[i] ?? makeReply(451, "Error: no reply from the upstream", "4.5.0");
+        if (reply.code >= 200 && reply.code < 300) accepted ??= reply;
+        else refused.set(rcpt, reply);
+      }
+      return this.combined(accepted ?? makeReply(250, "OK"), refused, recipients, lmtp);
     }
     const recipients = [...envelope.rcptTos];
     const reader = body.getReader();
@@ -231,6 +241,7 @@ export class SmtpProxy implements Handler {
       tls: c.tls,
       ignoreTLS: c.ignoreTLS,
       requireTLS: c.requireTLS,
+      lmtp: c.lmtp,
       connectionTimeout: c.connectionTimeout ?? c.greetingTimeout,
       commandTimeout: c.socketTimeout,
       dataTimeout: c.socketTimeout,
@@ -248,8 +259,24 @@ export class SmtpProxy implements Handler {
   ): Reply | Reply[] {
     const accepted = upstreamReply(info.response, 250) ?? makeReply(250, "OK");
     const refused = refusals(info.rejectedErrors as UpstreamError[] | undefined);
+    return this.combined(accepted, refused, recipients, lmtp);
+  }
+
+  /**
+   * The reply (SMTP) or replies (LMTP) when the message was `accepted` for the recipients not in
+   * `refused`; in SMTP mode with some refused, as `partial` says.
+   */
+  protected combined(
+    accepted: Reply,
+    refused: ReadonlyMap<string, Reply>,
+    recipients: readonly string[],
+    lmtp: boolean,
+  ): Reply | Reply[] {
     if (lmtp) return recipients.map((rcpt) => refused.get(rcpt) ?? accepted);
     if (refused.size === 0) return accepted;
+    if (refused.size >= recipients.length) {
+      return [...refused.values()].find((r) => r.code < 500) ?? ([...refused.values()][0] as Reply);
+    }
     const listing = [...refused].slice(0, MAX_LISTED).map(([rcpt, r]) => describe(rcpt, r));
     if (refused.size > MAX_LISTED) listing.push(`... and ${refused.size - MAX_LISTED} more`);
     const took = listed(recipients.filter((rcpt) => !refused.has(rcpt)));

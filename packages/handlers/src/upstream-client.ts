@@ -32,6 +32,8 @@ export interface UpstreamClientOptions {
   /** Fail (`ETLS`) when the upstream does not offer STARTTLS. */
   readonly requireTLS?: boolean | undefined;
   readonly auth?: UpstreamAuth | undefined;
+  /** The upstream speaks LMTP (RFC 2033): LHLO, and one reply per accepted recipient after a body. */
+  readonly lmtp?: boolean | undefined;
   /** Milliseconds for the TCP connection and the greeting. Default 30 000. */
   readonly connectionTimeout?: number | undefined;
   /** Milliseconds for each reply to a command. Default 300 000 (RFC 5321 §4.5.3.2 asks for 5 minutes). */
@@ -270,7 +272,7 @@ export class UpstreamClient {
 
   async #hello(): Promise<void> {
     const name = this.options.name ?? osHostname();
-    const ehlo = await this.command(`EHLO ${name}`);
+    const ehlo = await this.command(`${this.options.lmtp ? "LHLO" : "EHLO"} ${name}`);
     this.extensions = new Map();
     if (ehlo.code === 250) {
       for (const line of ehlo.lines.slice(1)) {
@@ -280,6 +282,7 @@ export class UpstreamClient {
       return;
     }
     if (ehlo.code === 421) throw new UpstreamError("EGREETING", "upstream closing", ehlo);
+    if (this.options.lmtp) throw new UpstreamError("EPROTOCOL", `LHLO refused: ${ehlo.code}`, ehlo);
     const helo = await this.command(`HELO ${name}`);
     if (helo.code !== 250) throw new UpstreamError("EPROTOCOL", `HELO refused: ${helo.code}`, helo);
   }

@@ -78,7 +78,7 @@ class Upstream implements Handler {
     if (address.startsWith("later@")) return "451 4.2.1 Mailbox busy, try later";
     return undefined;
   }
-  handleDATA(_server: SMTP, session: Session, envelope: Envelope) {
+  handleDATA(_server: SMTP, session: Session, envelope: Envelope): string | string[] {
     this.messages.push({
       from: envelope.mailFrom,
       mailOptions: [...envelope.mailOptions],
@@ -228,6 +228,55 @@ describe("per-recipient replies at RCPT time", () => {
     expect(info.accepted).toEqual(["good@example.com", "also@example.com"]);
     expect(info.rejected).toEqual(["bad@example.com"]);
     expect(upstream.messages.map((m) => m.to)).toEqual([["good@example.com", "also@example.com"]]);
+  });
+
+  it("an LMTP upstream (connection.lmtp): its reply for each recipient after the body", async () => {
+    const upstream = new Upstream();
+    // After the body, the LMTP upstream refuses full@ (over quota) and takes the others.
+    upstream.handleDATA = (_server: SMTP, _session: Session, envelope: Envelope) => {
+      upstream.messages.push({
+        from: envelope.mailFrom,
+        mailOptions: [],
+        to: envelope.rcptTos.filter((r) => !r.startsWith("full@")),
+        rcptOptions: [],
+        bytes: "",
+        authenticated: null,
+      });
+      return envelope.rcptTos.map((r) =>
+        r.startsWith("full@") ? "452 4.2.2 Over quota" : "250 2.0.0 Delivered",
+      );
+    };
+    const up = await start(upstream, { lmtp: true });
+    // LMTP in front: every recipient its own final reply, from the upstream.
+    const lmtp = await proxyTo(up.port, { connection: { lmtp: true } }, { lmtp: true });
+    const info = await nodemailerTo(lmtp.server.port, { lmtp: true }).sendMail({
+      envelope: {
+        from: "a@example.com",
+        to: ["good@example.com", "bad@example.com", "full@example.com", "also@example.com"],
+      },
+      raw: SOURCE,
+    });
+    expect(info.accepted).toEqual(["good@example.com", "also@example.com"]);
+    expect(info.rejectedErrors?.map((e) => [e.recipient, e.response])).toEqual([
+      ["bad@example.com", "550 5.1.1 <bad@example.com>: no such user"],
+      ["full@example.com", "452 4.2.2 Over quota"],
+    ]);
+    // SMTP in front: one reply, the refusal after the body named with those who got it.
+    const smtp = await proxyTo(up.port, { connection: { lmtp: true } });
+    const client = await RawClient.connect(smtp.server.port);
+    await client.startData("a@example.com", ["good@example.com", "full@example.com"]);
+    expect(await client.command("Subject: x\r\n\r\nbody\r\n.")).toBe(
+      [
+        "452-4.2.2 Upstream refused 1 of 2 recipients:",
+        "452-4.2.2 <full@example.com>: 452 4.2.2 Over quota",
+        "452 4.2.2 Delivered to: good@example.com",
+      ].join("\r\n"),
+    );
+    client.destroy();
+    expect(upstream.messages.map((m) => m.to)).toEqual([
+      ["good@example.com", "also@example.com"],
+      ["good@example.com"],
+    ]);
   });
 
   it("aiosmtpd as the upstream, refusing recipients in handle_RCPT", async () => {
