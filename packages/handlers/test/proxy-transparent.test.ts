@@ -575,6 +575,39 @@ describe("upstream failures are temporary refusals, never 250", () => {
     fake.destroy();
   });
 
+  it("RSET and the next MAIL go upstream in one pipelined write when PIPELINING is offered", async () => {
+    const seen: string[] = [];
+    let resetPending = false;
+    // Answers RSET only once the MAIL after it has arrived: a proxy waiting for the RSET reply
+    // before sending MAIL would time out here.
+    const fake = await scripted("220 fake ESMTP\r\n", (line, socket) => {
+      seen.push(line);
+      if (line.startsWith("EHLO")) socket.write("250-fake\r\n250 PIPELINING\r\n");
+      else if (line === "RSET") resetPending = true;
+      else if (line.startsWith("MAIL") && resetPending) {
+        resetPending = false;
+        socket.write("250 2.0.0 reset\r\n250 2.1.0 sender ok after reset\r\n");
+      } else if (line === "QUIT") socket.end("221 bye\r\n");
+      else socket.write("250 2.0.0 Ok\r\n");
+    });
+    const { server } = await proxyTo(fake.port, { connection: { socketTimeout: 2000 } });
+    const client = await RawClient.connect(server.port);
+    await client.reply();
+    await client.command("EHLO client.example");
+    expect(await client.command("MAIL FROM:<a@example.com>")).toBe("250 2.0.0 Ok");
+    expect(await client.command("RSET")).toMatch(/^250/);
+    expect(await client.command("MAIL FROM:<b@example.com>")).toBe(
+      "250 2.1.0 sender ok after reset",
+    );
+    client.destroy();
+    expect(seen.filter((l) => !l.startsWith("EHLO"))).toEqual([
+      "MAIL FROM:<a@example.com>",
+      "RSET",
+      "MAIL FROM:<b@example.com>",
+    ]);
+    fake.destroy();
+  });
+
   it("an upstream that sends more after its STARTTLS 220 (injection): refused, 451", async () => {
     const fake = await scripted("220 fake ESMTP\r\n", (line, socket) => {
       if (line.startsWith("EHLO")) socket.write("250-fake\r\n250 STARTTLS\r\n");
@@ -792,6 +825,18 @@ print(json.dumps(out))
       550,
       "5.7.30 REQUIRETLS support required: the upstream is not reached over verified TLS",
     ]);
+  });
+
+  it("implicit TLS to the upstream (connection.secure), REQUIRETLS included", async () => {
+    const upstream = new Upstream();
+    const up = await start(upstream, { smtps: certificate, extensions: { requireTls: true } });
+    const { server } = await proxyTo(
+      up.port,
+      { connection: { secure: true, tls: clientTls } },
+      proxyServe,
+    );
+    expect(await python(REQUIRETLS, [server.port, "1"])).toEqual([250, "2.1.0 OK", 250]);
+    expect(upstream.messages[0]?.mailOptions).toEqual(["REQUIRETLS"]);
   });
 
   it("STARTTLS is used when offered: a certificate that does not verify is a 451 4.7.0", async () => {
