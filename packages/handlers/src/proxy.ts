@@ -185,28 +185,7 @@ export class SmtpProxy implements Handler {
     signal?: AbortSignal,
   ): Promise<readonly ReplyLike[] | HookResult> {
     const lmtp = server.options?.lmtp === true;
-    if (this.mode === "transparent") {
-      const relay = this.#relays.get(server);
-      if (!relay) {
-        await body
-          .getReader()
-          .cancel()
-          .catch(() => undefined);
-        return makeReply(451, "Error: no upstream transaction", "4.4.2");
-      }
-      const recipients = [...envelope.rcptTos];
-      const outcome = await relay.data(body, peerHost(session.peer));
-      if (!Array.isArray(outcome)) return lmtp ? recipients.map(() => outcome) : outcome;
-      // An LMTP upstream: one reply per recipient it accepted, in order (the same as ours).
-      const refused = new Map<string, Reply>();
-      let accepted: Reply | undefined;
-      for (const [i, rcpt] of recipients.entries()) {
-        const reply = outcome[i] ?? makeReply(451, "Error: no reply from the upstream", "4.5.0");
-        if (reply.code >= 200 && reply.code < 300) accepted ??= reply;
-        else refused.set(rcpt, reply);
-      }
-      return this.combined(accepted ?? makeReply(250, "OK"), refused, recipients, lmtp);
-    }
+    if (this.mode === "transparent") return this.#transparentData(server, session, envelope, body);
     const recipients = [...envelope.rcptTos];
     const reader = body.getReader();
     const message = Readable.from(withPeer(reader, peerHost(session.peer)), { objectMode: false });
@@ -227,6 +206,36 @@ export class SmtpProxy implements Handler {
       return recipients.map((rcpt) => refused.get(rcpt) ?? failure);
     }
     return this.replies(outcome.info, recipients, lmtp);
+  }
+
+  /** Transparent mode: the body to the upstream transaction opened at MAIL; its final reply. */
+  async #transparentData(
+    server: ServerContext,
+    session: Session,
+    envelope: Envelope,
+    body: MessageBody,
+  ): Promise<Reply | Reply[]> {
+    const lmtp = server.options?.lmtp === true;
+    const relay = this.#relays.get(server);
+    if (!relay) {
+      await body
+        .getReader()
+        .cancel()
+        .catch(() => undefined);
+      return makeReply(451, "Error: no upstream transaction", "4.4.2");
+    }
+    const recipients = [...envelope.rcptTos];
+    const outcome = await relay.data(body, peerHost(session.peer));
+    if (!Array.isArray(outcome)) return lmtp ? recipients.map(() => outcome) : outcome;
+    // An LMTP upstream: one reply per recipient it accepted, in order (the same as ours).
+    const refused = new Map<string, Reply>();
+    let accepted: Reply | undefined;
+    for (const [i, rcpt] of recipients.entries()) {
+      const reply = outcome[i] ?? makeReply(451, "Error: no reply from the upstream", "4.5.0");
+      if (reply.code >= 200 && reply.code < 300) accepted ??= reply;
+      else refused.set(rcpt, reply);
+    }
+    return this.combined(accepted ?? makeReply(250, "OK"), refused, recipients, lmtp);
   }
 
   /** The transparent mode's upstream client settings, from the constructor and `options`. */
