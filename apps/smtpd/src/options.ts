@@ -148,7 +148,9 @@ Handlers (-c NAME [CLASSARGS...]):
   Debugging [stdout|stderr]   print each message (default handler, to stdout)
   Sink                        accept every message and discard it
   Mailbox DIR                 deliver into the Maildir DIR (created if missing)
-  Proxy HOST PORT             relay every message to the SMTP server HOST:PORT
+  Proxy HOST PORT [MODE]      relay every message to the SMTP server HOST:PORT;
+                              MODE transparent (default: the upstream's reply to
+                              each command, per recipient) or atData
   JetStream URL SUBJECT       publish to NATS JetStream (URL nats://HOST:PORT)
   Message, AsyncMessage       abstract: subclass them in a module
   ./MODULE.js [ARGS...]       your module (relative to the current directory):

@@ -118,8 +118,12 @@ describe("-c Mailbox DIR", () => {
     for (const [args, message] of [
       [["-c", "Mailbox"], "The directory for the maildir is required"],
       [["-c", "Mailbox", "a", "b", "c"], "Too many arguments for Mailbox handler"],
-      [["-c", "Proxy", "host"], "Proxy usage: HOST PORT"],
-      [["-c", "Proxy", "host", "25", "x"], "Too many arguments for Proxy handler"],
+      [["-c", "Proxy", "host"], "Proxy usage: HOST PORT [transparent|atData]"],
+      [
+        ["-c", "Proxy", "host", "25", "x"],
+        "Invalid mode for Proxy handler: x (transparent or atData)",
+      ],
+      [["-c", "Proxy", "host", "25", "atData", "x"], "Too many arguments for Proxy handler"],
       [["-c", "Proxy", "host", "smtp"], "Invalid port for Proxy handler: smtp"],
       [
         ["-c", "Message"],
@@ -222,11 +226,13 @@ describe("-c Proxy HOST PORT", () => {
         "127.0.0.1",
         String(upstream.port),
       ]);
-      const refused = await send(cli.port, ["nobody@example.com"], MESSAGE);
-      expect(refused.error).toEqual(["SMTPDataError", 550, "5.1.1 No such user"]);
-      const ok = await send(cli.port, ["bart@example.com"], MESSAGE);
-      expect(ok.refused).toEqual({});
-      expect(memory.all.map((m) => m.subject)).toEqual(["A test"]);
+      // The default (transparent) Proxy: the upstream's refusal is the reply to that RCPT, and
+      // the message goes to the other recipient.
+      const partly = await send(cli.port, ["nobody@example.com", "bart@example.com"], MESSAGE);
+      expect(partly.refused).toEqual({ "nobody@example.com": [550, "5.1.1 No such user"] });
+      expect(memory.all.map((m) => [m.subject, m.rcptTos])).toEqual([
+        ["A test", ["bart@example.com"]],
+      ]);
       await cli.stop();
     } finally {
       await upstream.close({ timeout: 1000 });
@@ -242,7 +248,8 @@ describe("-c Proxy HOST PORT", () => {
       String(closed),
     ]);
     const failed = await send(cli.port, ["bart@example.com"], MESSAGE);
-    expect(failed.error?.slice(0, 2)).toEqual(["SMTPDataError", 451]);
+    // Transparent: the upstream is needed from MAIL on.
+    expect(failed.error?.slice(0, 2)).toEqual(["SMTPSenderRefused", 451]);
     expect(failed.error?.[2]).toMatch(/^4\.4\.1 /);
     await cli.stop();
   });

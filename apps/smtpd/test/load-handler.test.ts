@@ -71,7 +71,8 @@ describe("built-in handlers", () => {
       "127.0.0.1",
       2525,
     ]);
-    expect(await loadError("Proxy", "host")).toBe("Proxy usage: HOST PORT");
+    expect(await loadError("Proxy", "host")).toBe("Proxy usage: HOST PORT [transparent|atData]");
+    expect(((await load("Proxy", "h", "25", "atData")).handler as SmtpProxy).mode).toBe("atData");
     expect(await loadError("Proxy", "host", "x")).toBe("Invalid port for Proxy handler: x");
   });
 

@@ -103,7 +103,7 @@ describe("-v / --version / -h", () => {
       "Debugging [stdout|stderr] print each message",
       "Sink accept every message and discard it",
       "Mailbox DIR deliver into the Maildir DIR",
-      "Proxy HOST PORT relay every message to the SMTP server HOST:PORT",
+      "Proxy HOST PORT [MODE] relay every message to the SMTP server HOST:PORT; MODE transparent",
       "Message, AsyncMessage abstract: subclass them in a module",
       "./MODULE.js [ARGS...]",
       "[::1]:25",

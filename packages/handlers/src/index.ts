@@ -1,5 +1,6 @@
 export { type CliHandlerClass, type TextOutput, UsageError } from "./cli.js";
 export { Debugging } from "./debugging.js";
+export { DotStuffer } from "./dot-stuffing.js";
 export { HeaderInserter, insertHeaders } from "./header-insert.js";
 export { splitByteLines, splitTextLines } from "./lines.js";
 export { type Delivery, Mailbox, type MailboxOptions, uniqueName } from "./mailbox.js";
@@ -27,11 +28,20 @@ export {
 } from "./message.js";
 export { PeerInserter } from "./peer-inserter.js";
 export {
+  type ProxyMode,
   type ProxyOptions,
   SmtpProxy,
   /** aiosmtpd's name for `SmtpProxy` (the class is not called `Proxy` to leave the global alone). */
   SmtpProxy as Proxy,
   upstreamReply,
 } from "./proxy.js";
+export { upstreamAnswer } from "./proxy-transparent.js";
 export { pyListRepr, pyPeerRepr, pyStrRepr } from "./python-repr.js";
 export { Sink } from "./sink.js";
+export {
+  type UpstreamAuth,
+  UpstreamClient,
+  type UpstreamClientOptions,
+  UpstreamError,
+} from "./upstream-client.js";
+export { ReplyReader, type ReplyReaderLimits, UpstreamProtocolError } from "./upstream-reply.js";

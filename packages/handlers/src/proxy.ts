@@ -8,8 +8,8 @@ import {
   type MessageBody,
   messagePeer,
   type PeerAddress,
+  type ServerContext,
   type Session,
-  type SMTP,
 } from "@smtpkit/core/server";
 import SMTPConnection, {
   type SMTPConnectionAuth,
@@ -19,6 +19,9 @@ import SMTPConnection, {
 } from "nodemailer/lib/smtp-connection";
 import { UsageError } from "./cli.js";
 import { PeerInserter } from "./peer-inserter.js";
+import { TransparentRelay } from "./proxy-transparent.js";
+import type { UpstreamClientOptions } from "./upstream-client.js";
+import type { ReplyReaderLimits } from "./upstream-reply.js";
 
 /** What Nodemailer's errors carry (`NodemailerError`). */
 interface UpstreamError extends Error {
@@ -32,20 +35,36 @@ interface UpstreamError extends Error {
   rejectedErrors?: UpstreamError[] | undefined;
 }
 
+/** How the Proxy talks to its upstream; see `SmtpProxy`. */
+export type ProxyMode = "transparent" | "atData";
+
 export interface ProxyOptions {
+  /**
+   * `"transparent"` (default): the upstream session opens at MAIL and every reply (MAIL, each
+   * RCPT, DATA, the final one) is the upstream's, given to the client when it asks; one upstream
+   * connection per client connection. `"atData"`: the upstream transaction runs when the body
+   * starts, with Nodemailer's SMTP client, one connection per message; refusals come back in the
+   * reply to the message (see `partial`).
+   */
+  readonly mode?: ProxyMode | undefined;
   /**
    * Nodemailer `SMTPConnection` options (TLS, timeouts, client name, ...); `host` and `port` come
    * from the constructor. Default: Nodemailer's (STARTTLS when offered, certificates verified).
+   * The transparent mode reads `name`, `secure`, `tls`, `ignoreTLS`, `requireTLS`, `lmtp`,
+   * `connectionTimeout`, `greetingTimeout` and `socketTimeout` (milliseconds) from it.
    */
   readonly connection?: Omit<SMTPConnectionOptions, "host" | "port"> | undefined;
-  /** Credentials for the upstream (AUTH when it offers it). */
+  /** Credentials for the upstream (AUTH when it offers it; PLAIN or LOGIN in transparent mode). */
   readonly auth?: SMTPConnectionAuth | undefined;
+  /** Transparent mode: limits on the upstream's replies (line length, lines per reply). */
+  readonly replyLimits?: ReplyReaderLimits | undefined;
   /**
-   * In SMTP mode (one reply for the message), what to answer when the upstream took the message
-   * for some recipients and refused others: `"fail"` (default) answers with the refusal (a 4xx
-   * when any refusal is temporary), naming the recipients that did get it, so nothing is lost
-   * silently (a client retrying sends those a duplicate); `"accept"` answers 250 and lists the
-   * refused recipients in the reply text. With LMTP every recipient gets its own reply.
+   * atData mode, SMTP (one reply for the message): what to answer when the upstream took the
+   * message for some recipients and refused others: `"fail"` (default) answers with the refusal
+   * (a 4xx when any refusal is temporary), naming the recipients that did get it, so nothing is
+   * lost silently (a client retrying sends those a duplicate); `"accept"` answers 250 and lists
+   * the refused recipients in the reply text. With LMTP every recipient gets its own reply. (The
+   * transparent mode has no such case: each recipient's refusal is its RCPT reply.)
    */
   readonly partial?: "fail" | "accept" | undefined;
 }
@@ -54,17 +73,20 @@ export interface ProxyOptions {
 const MAX_LISTED = 10;
 
 /**
- * aiosmtpd's `Proxy`: relays every message to an upstream SMTP server with Nodemailer's SMTP
- * client, keeping the envelope (sender and recipients exactly as received) and the message bytes
- * (with `X-Peer: <client IP>` inserted where aiosmtpd inserts it; Nodemailer sends CRLF line
- * endings). The body is streamed through: the upstream transaction starts when DATA does, and a
- * message of any size never sits in memory.
+ * aiosmtpd's `Proxy`: relays every message to an upstream SMTP server, keeping the envelope
+ * (sender and recipients exactly as received) and the message bytes (with `X-Peer: <client IP>`
+ * inserted where aiosmtpd inserts it, CRLF line endings). The body is streamed through with
+ * backpressure: a message of any size never sits in memory.
  *
- * Unlike aiosmtpd, which always answers `250 OK`, the reply is the truth: the upstream's own
- * reply when it accepts or refuses the message (`421` becomes `451`, since this server is not
- * closing), `451 4.4.1` when it cannot be reached; in LMTP mode one reply per recipient (a
- * recipient refused at RCPT gets its refusal, the others the reply to the message). See
- * `ProxyOptions.partial` for SMTP mode when only some recipients were refused.
+ * Unlike aiosmtpd, which always answers `250 OK`, the replies are the truth. In the default
+ * transparent mode the upstream session opens at MAIL (connect, EHLO, STARTTLS when offered, AUTH
+ * when configured) and each command's reply is the upstream's own: a recipient the upstream
+ * refuses is refused at RCPT, so the client knows per recipient before DATA, and the final reply
+ * is the upstream's. DSN parameters, SMTPUTF8 and REQUIRETLS go on when the upstream offers them
+ * (SMTPUTF8 and REQUIRETLS are refused when it does not); the upstream connection is reused for
+ * the client's next transaction. `421` becomes `451` (the upstream closing is not this server
+ * closing); an unreachable upstream gets `451 4.4.1`, a connection lost mid-transaction `451
+ * 4.4.2`. See `ProxyOptions.mode` for the at-DATA mode.
  */
 export class SmtpProxy implements Handler {
   // Handler's `auth_*` index signature (custom AUTH mechanisms); classes must restate it.
@@ -72,6 +94,11 @@ export class SmtpProxy implements Handler {
   readonly hostname: string;
   readonly port: number;
   readonly options: ProxyOptions;
+  readonly mode: ProxyMode;
+  /** Transparent mode: the upstream side of each client connection. */
+  readonly #relays = new WeakMap<ServerContext, TransparentRelay>();
+  /** Upstream connections opened (transparent mode), for statistics and tests. */
+  upstreamConnections = 0;
 
   constructor(remoteHostname: string, remotePort: number, options: ProxyOptions = {}) {
     if (!Number.isInteger(remotePort) || remotePort < 1 || remotePort > 65535) {
@@ -80,28 +107,86 @@ export class SmtpProxy implements Handler {
     this.hostname = remoteHostname;
     this.port = remotePort;
     this.options = options;
+    const mode = options.mode ?? "transparent";
+    if (mode !== "transparent" && mode !== "atData") {
+      throw new RangeError(`Invalid Proxy mode: ${String(mode)}`);
+    }
+    this.mode = mode;
   }
 
-  /** CLI: `-c Proxy HOST PORT`. */
+  /** CLI: `-c Proxy HOST PORT [transparent|atData]`. */
   static fromCli(args: readonly string[]): SmtpProxy {
-    if (args.length < 2) throw new UsageError("Proxy usage: HOST PORT");
-    if (args.length > 2) throw new UsageError("Too many arguments for Proxy handler");
-    const [host, portText] = args as [string, string];
+    if (args.length < 2) throw new UsageError("Proxy usage: HOST PORT [transparent|atData]");
+    if (args.length > 3) throw new UsageError("Too many arguments for Proxy handler");
+    const [host, portText, mode = "transparent"] = args as [string, string, string?];
     const port = /^\d{1,5}$/.test(portText) ? Number(portText) : Number.NaN;
     if (!(port >= 1 && port <= 65535)) {
       throw new UsageError(`Invalid port for Proxy handler: ${portText}`);
     }
-    return new SmtpProxy(host, port);
+    if (mode !== "transparent" && mode !== "atData") {
+      throw new UsageError(`Invalid mode for Proxy handler: ${mode} (transparent or atData)`);
+    }
+    return new SmtpProxy(host, port, { mode });
+  }
+
+  async handleMAIL(
+    server: ServerContext,
+    _session: Session,
+    _envelope: Envelope,
+    address: string,
+    mailOptions: string[],
+    signal: AbortSignal,
+  ): Promise<HookResult> {
+    if (this.mode !== "transparent") return undefined;
+    let relay = this.#relays.get(server);
+    if (!relay) {
+      relay = new TransparentRelay(this.#upstreamOptions(), signal);
+      const opened = relay;
+      this.#relays.set(server, opened);
+      signal.addEventListener("abort", () => void opened.close(), { once: true });
+    }
+    const before = relay.connections;
+    try {
+      return await relay.mail(address, mailOptions);
+    } finally {
+      this.upstreamConnections += relay.connections - before;
+    }
+  }
+
+  async handleRCPT(
+    server: ServerContext,
+    _session: Session,
+    _envelope: Envelope,
+    address: string,
+    rcptOptions: string[],
+  ): Promise<HookResult> {
+    if (this.mode !== "transparent") return undefined;
+    const relay = this.#relays.get(server);
+    // MAIL was accepted, so the relay exists; a hook replacing MAIL's may have skipped it.
+    if (!relay) return makeReply(451, "Error: no upstream transaction", "4.4.2");
+    return relay.rcpt(address, rcptOptions);
+  }
+
+  handleQUIT(server: ServerContext): HookResult {
+    void this.#relays.get(server)?.close();
+    return undefined;
+  }
+
+  async handleCLOSE(server: ServerContext): Promise<void> {
+    const relay = this.#relays.get(server);
+    this.#relays.delete(server);
+    await relay?.close();
   }
 
   async handleDATAStream(
-    server: SMTP,
+    server: ServerContext,
     session: Session,
     envelope: Envelope,
     body: MessageBody,
     signal?: AbortSignal,
   ): Promise<readonly ReplyLike[] | HookResult> {
     const lmtp = server.options?.lmtp === true;
+    if (this.mode === "transparent") return this.#transparentData(server, session, envelope, body);
     const recipients = [...envelope.rcptTos];
     const reader = body.getReader();
     const message = Readable.from(withPeer(reader, peerHost(messagePeer(session, envelope))), {
@@ -126,6 +211,58 @@ export class SmtpProxy implements Handler {
     return this.replies(outcome.info, recipients, lmtp);
   }
 
+  /** Transparent mode: the body to the upstream transaction opened at MAIL; its final reply. */
+  async #transparentData(
+    server: ServerContext,
+    session: Session,
+    envelope: Envelope,
+    body: MessageBody,
+  ): Promise<Reply | Reply[]> {
+    const lmtp = server.options?.lmtp === true;
+    const relay = this.#relays.get(server);
+    if (!relay) {
+      await body
+        .getReader()
+        .cancel()
+        .catch(() => undefined);
+      return makeReply(451, "Error: no upstream transaction", "4.4.2");
+    }
+    const recipients = [...envelope.rcptTos];
+    const outcome = await relay.data(body, peerHost(messagePeer(session, envelope)));
+    if (!Array.isArray(outcome)) return lmtp ? recipients.map(() => outcome) : outcome;
+    // An LMTP upstream: one reply per recipient it accepted, in order (the same as ours).
+    const refused = new Map<string, Reply>();
+    let accepted: Reply | undefined;
+    for (const [i, rcpt] of recipients.entries()) {
+      const reply = outcome[i] ?? makeReply(451, "Error: no reply from the upstream", "4.5.0");
+      if (reply.code >= 200 && reply.code < 300) accepted ??= reply;
+      else refused.set(rcpt, reply);
+    }
+    return this.combined(accepted ?? makeReply(250, "OK"), refused, recipients, lmtp);
+  }
+
+  /** The transparent mode's upstream client settings, from the constructor and `options`. */
+  #upstreamOptions(): UpstreamClientOptions {
+    const c = this.options.connection ?? {};
+    const auth = this.options.auth;
+    return {
+      host: this.hostname,
+      port: this.port,
+      secure: c.secure,
+      name: c.name,
+      tls: c.tls,
+      ignoreTLS: c.ignoreTLS,
+      requireTLS: c.requireTLS,
+      lmtp: c.lmtp,
+      connectionTimeout: c.connectionTimeout ?? c.greetingTimeout,
+      commandTimeout: c.socketTimeout,
+      dataTimeout: c.socketTimeout,
+      auth:
+        auth?.user !== undefined ? { user: auth.user, pass: String(auth.pass ?? "") } : undefined,
+      limits: this.options.replyLimits,
+    };
+  }
+
   /** The reply (SMTP) or replies (LMTP) for a message the upstream took for some recipients. */
   protected replies(
     info: SMTPConnectionSendInfo,
@@ -134,8 +271,24 @@ export class SmtpProxy implements Handler {
   ): Reply | Reply[] {
     const accepted = upstreamReply(info.response, 250) ?? makeReply(250, "OK");
     const refused = refusals(info.rejectedErrors as UpstreamError[] | undefined);
+    return this.combined(accepted, refused, recipients, lmtp);
+  }
+
+  /**
+   * The reply (SMTP) or replies (LMTP) when the message was `accepted` for the recipients not in
+   * `refused`; in SMTP mode with some refused, as `partial` says.
+   */
+  protected combined(
+    accepted: Reply,
+    refused: ReadonlyMap<string, Reply>,
+    recipients: readonly string[],
+    lmtp: boolean,
+  ): Reply | Reply[] {
     if (lmtp) return recipients.map((rcpt) => refused.get(rcpt) ?? accepted);
     if (refused.size === 0) return accepted;
+    if (refused.size >= recipients.length) {
+      return [...refused.values()].find((r) => r.code < 500) ?? ([...refused.values()][0] as Reply);
+    }
     const listing = [...refused].slice(0, MAX_LISTED).map(([rcpt, r]) => describe(rcpt, r));
     if (refused.size > MAX_LISTED) listing.push(`... and ${refused.size - MAX_LISTED} more`);
     const took = listed(recipients.filter((rcpt) => !refused.has(rcpt)));
