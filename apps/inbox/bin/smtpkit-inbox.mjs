@@ -6,6 +6,8 @@ try {
   // dist/cli.js, or a workspace package's dist/ it imports, does not exist yet.
   const missing = error?.code === "ERR_MODULE_NOT_FOUND" && /[\\/]dist[\\/]/.test(error.message);
   if (!missing) throw error;
-  process.stderr.write('smtpkit-inbox: not built yet; run "npm run build" (or npm run inbox) first\n');
+  process.stderr.write(
+    'smtpkit-inbox: not built yet; run "npm run build" (or npm run inbox) first\n',
+  );
   process.exitCode = 2;
 }

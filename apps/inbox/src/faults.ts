@@ -41,6 +41,17 @@ const MAX_RULES = 1000;
 export class Faults {
   #rules: { rule: FaultRule; seen: number; fired: number }[] = [];
   #nextId = 1;
+  readonly #listeners = new Set<() => void>();
+
+  /** Called whenever the rules change (added, fired, removed); returns the unsubscribe function. */
+  subscribe(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #changed(): void {
+    for (const listener of [...this.#listeners]) listener();
+  }
 
   /** Adds a rule from its JSON form (`POST /api/v1/faults`); throws `FaultError` when it is wrong. */
   add(input: unknown): FaultState {
@@ -49,6 +60,7 @@ export class Faults {
     this.#nextId++;
     const entry = { rule, seen: 0, fired: 0 };
     this.#rules.push(entry);
+    this.#changed();
     return { ...rule, seen: 0, fired: 0 };
   }
 
@@ -59,11 +71,13 @@ export class Faults {
   remove(id: string): boolean {
     const before = this.#rules.length;
     this.#rules = this.#rules.filter((r) => r.rule.id !== id);
+    if (this.#rules.length !== before) this.#changed();
     return this.#rules.length !== before;
   }
 
   clear(): void {
     this.#rules = [];
+    this.#changed();
   }
 
   /**
@@ -84,6 +98,7 @@ export class Faults {
       entry.fired++;
       if (rule.count !== null && entry.fired >= rule.count)
         this.#rules = this.#rules.filter((r) => r !== entry);
+      this.#changed();
       return { reply: rule.reply, delay: rule.delay, drop: rule.drop };
     }
     return undefined;

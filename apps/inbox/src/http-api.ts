@@ -386,12 +386,23 @@ export function createApi(options: ApiOptions): Hono {
   // --- Live updates
   app.get("/api/v1/events", (c) =>
     streamSSE(c, async (stream) => {
-      const queue: StoreEvent[] = [];
+      const queue: { event: string; data: string }[] = [];
       let wake: (() => void) | null = null;
-      const unsubscribe = store.subscribe((event) => {
-        if (queue.length < 1000) queue.push(event);
+      const push = (event: string, data: unknown) => {
+        if (queue.length < 1000) queue.push({ event, data: JSON.stringify(data) });
         wake?.();
-      });
+      };
+      const unsubscribe = store.subscribe((event: StoreEvent) =>
+        push(
+          event.type,
+          event.type === "new"
+            ? summaryJson(event.message)
+            : { IDs: event.ids === "all" ? "all" : event.ids.map(String) },
+        ),
+      );
+      const unsubscribeFaults = faults.subscribe(() =>
+        push("faults", { Rules: faults.list().length }),
+      );
       const aborted = new Promise<void>((resolve) => stream.onAbort(resolve));
       let open = true;
       void aborted.then(() => {
@@ -413,14 +424,11 @@ export function createApi(options: ApiOptions): Hono {
             if (queue.length === 0 && open) await stream.write(": keep-alive\n\n");
             continue;
           }
-          const data =
-            event.type === "new"
-              ? summaryJson(event.message)
-              : { IDs: event.ids === "all" ? "all" : event.ids.map(String) };
-          await stream.writeSSE({ event: event.type, data: JSON.stringify(data) });
+          await stream.writeSSE(event);
         }
       } finally {
         unsubscribe();
+        unsubscribeFaults();
       }
     }),
   );
