@@ -216,9 +216,15 @@ export function createApi(options: ApiOptions): Hono {
   app.put("/api/v1/messages", async (c) => {
     const body = await jsonBody(c);
     const ids = idsOf(body);
-    const read = body.Read ?? body.read;
+    const read = body.Read ?? body.read ?? false;
     if (typeof read !== "boolean") throw new HttpError(400, "Read must be true or false");
-    store.setRead(ids && ids.length > 0 ? ids : "all", read);
+    const search = body.Search ?? body.search;
+    if (typeof search === "string" && search.trim() !== "")
+      store.setRead(
+        store.search(parseSearch(search), { limit: 10_000 }).messages.map((m) => m.id),
+        read,
+      );
+    else store.setRead(ids && ids.length > 0 ? ids : "all", read);
     return c.text("ok");
   });
 

@@ -70,5 +70,6 @@ export function headersJson(email: Email): Record<string, string[]> {
     values.push(h.value);
     out[key] = values;
   }
-  return out;
+  // Sorted by name, as Mailpit returns them.
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)));
 }
