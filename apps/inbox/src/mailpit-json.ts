@@ -24,6 +24,18 @@ export function summaryJson(row: MessageRow) {
   };
 }
 
+/** The parts of a parsed message as Mailpit lists them; PartID is the position in postal-mime's list, from 1. */
+export function partsOf(email: Email): AttachmentInfo[] {
+  return email.attachments.map((a, i) => ({
+    PartID: String(i + 1),
+    FileName: a.filename ?? "",
+    ContentType: a.mimeType,
+    ContentID: (a.contentId ?? "").replace(/^<|>$/g, ""),
+    Size: typeof a.content === "string" ? a.content.length : a.content.byteLength,
+    Disposition: a.related || a.disposition === "inline" ? "inline" : "attachment",
+  }));
+}
+
 function part(a: AttachmentInfo) {
   return {
     PartID: a.PartID,
@@ -53,8 +65,12 @@ export function messageJson(row: MessageRow, email: Email) {
     Text: email.text ?? "",
     HTML: email.html ?? "",
     Size: row.size,
-    Inline: row.attachments.filter((a) => a.Disposition === "inline").map(part),
-    Attachments: row.attachments.filter((a) => a.Disposition === "attachment").map(part),
+    Inline: partsOf(email)
+      .filter((a) => a.Disposition === "inline")
+      .map(part),
+    Attachments: partsOf(email)
+      .filter((a) => a.Disposition === "attachment")
+      .map(part),
     MailFrom: row.mailFrom,
     RcptTo: row.rcptTos,
   };

@@ -1,6 +1,7 @@
 import Database from "better-sqlite3";
 import PostalMime, { type Address, type Email } from "postal-mime";
 import { type Filter, filterSql, type SqlWhere } from "./filter.js";
+import { MimeScanner, type ScannedPart } from "./mime-index.js";
 import { type SearchQuery, searchSql } from "./search.js";
 
 /** An address as Mailpit shows it. */
@@ -39,7 +40,7 @@ export interface MessageRow {
   readonly attachments: readonly AttachmentInfo[];
   readonly tags: readonly string[];
   readonly read: boolean;
-  /** True when the message was larger than the in-memory limit and only its head was indexed. */
+  /** True when the message was larger than `parseLimit`: its text was indexed from its head. */
   readonly headOnly: boolean;
 }
 
@@ -47,10 +48,12 @@ export interface StoreOptions {
   /** A file path, or ":memory:" (the default). */
   readonly path?: string;
   /**
-   * Bodies up to this many bytes are parsed from memory for the index; larger ones are written
-   * through in chunks and indexed from their first `memoryLimit` bytes. Default 4 MiB.
+   * The most of a message kept in memory while it arrives, for the index: messages up to this
+   * size are parsed whole; larger ones get their headers, snippet and search text from their
+   * first `parseLimit` bytes (their attachments are still all found, by a streaming scan).
+   * Default 128 KiB.
    */
-  readonly memoryLimit?: number;
+  readonly parseLimit?: number;
   /** Bytes per stored chunk (and the most a receiving message buffers). Default 256 KiB. */
   readonly chunkSize?: number;
   /** Keep at most this many messages (the oldest go first). Default: no limit. */
@@ -135,25 +138,28 @@ type Row = Record<string, unknown>;
 export class MessageStore {
   readonly db: Database.Database;
   readonly path: string;
-  readonly #memoryLimit: number;
+  readonly #parseLimit: number;
   readonly #chunkSize: number;
   readonly #maxMessages: number | undefined;
   readonly #maxAge: number | undefined;
   readonly #listeners = new Set<(event: StoreEvent) => void>();
   readonly #ageTimer: ReturnType<typeof setInterval> | undefined;
   readonly #statements: ReturnType<typeof prepare>;
+  readonly #durable: boolean;
 
   constructor(options: StoreOptions = {}) {
     this.path = options.path ?? ":memory:";
-    this.#memoryLimit = options.memoryLimit ?? 4 * 1024 * 1024;
+    this.#parseLimit = options.parseLimit ?? 128 * 1024;
     this.#chunkSize = options.chunkSize ?? 256 * 1024;
     this.#maxMessages = options.maxMessages;
     this.#maxAge = options.maxAge;
     this.db = new Database(this.path);
-    if (this.path !== ":memory:") {
+    this.#durable = this.path !== ":memory:";
+    if (this.#durable) {
       this.db.pragma("journal_mode = WAL");
-      // Every commit is on disk before it returns: the 250 after DATA follows a commit.
-      this.db.pragma("synchronous = FULL");
+      // Chunks are written without waiting for the disk; the commit that marks a message stored
+      // runs with synchronous = FULL, which syncs the write-ahead log with every chunk before it.
+      this.db.pragma("synchronous = NORMAL");
     }
     this.db.pragma("foreign_keys = ON");
     this.db.function("regexp", { deterministic: true }, (pattern: unknown, value: unknown) =>
@@ -192,7 +198,8 @@ export class MessageStore {
     let size = 0;
     let pending: Uint8Array[] = [];
     let pendingSize = 0;
-    // The head (up to memoryLimit) stays in memory for parsing; past that only chunks are kept.
+    // The head (up to parseLimit) stays in memory for parsing; past that only chunks are kept.
+    const scanner = new MimeScanner();
     let head: Uint8Array[] | null = [];
     let headSize = 0;
     let headOnly = false;
@@ -209,12 +216,13 @@ export class MessageStore {
         size += chunk.byteLength;
         pending.push(chunk);
         pendingSize += chunk.byteLength;
-        if (head) {
-          if (headSize + chunk.byteLength <= this.#memoryLimit) {
+        scanner.push(chunk);
+        if (head && !headOnly) {
+          if (headSize + chunk.byteLength <= this.#parseLimit) {
             head.push(chunk);
             headSize += chunk.byteLength;
           } else {
-            const room = this.#memoryLimit - headSize;
+            const room = this.#parseLimit - headSize;
             if (room > 0) head.push(chunk.subarray(0, room));
             headSize += Math.max(room, 0);
             // Keep a head for the index, but stop growing it.
@@ -231,8 +239,8 @@ export class MessageStore {
           flush();
           const bytes = Buffer.concat(head ?? [], headSize);
           head = null;
-          const index = await indexOf(bytes, arrival, headOnly);
-          this.#statements.store.run({ id, size, ...index });
+          const index = await indexOf(bytes, arrival, headOnly, scanner.end());
+          this.#durably(() => this.#statements.store.run({ id, size, ...index }));
         } catch (error) {
           this.#statements.drop.run(id);
           throw error;
@@ -251,6 +259,17 @@ export class MessageStore {
         this.#statements.drop.run(id);
       },
     };
+  }
+
+  /** Runs one write whose commit is on disk when it returns (the 250 after DATA follows it). */
+  #durably<T>(write: () => T): T {
+    if (!this.#durable) return write();
+    this.db.pragma("synchronous = FULL");
+    try {
+      return write();
+    } finally {
+      this.db.pragma("synchronous = NORMAL");
+    }
   }
 
   /** Stores a whole message at once (imports, tests). */
@@ -502,7 +521,12 @@ export function snippetOf(text: string | undefined, html: string | undefined): s
   return flat.length > SNIPPET_LENGTH ? `${flat.slice(0, SNIPPET_LENGTH)}...` : flat;
 }
 
-async function indexOf(bytes: Uint8Array, arrival: Arrival, headOnly: boolean) {
+async function indexOf(
+  bytes: Uint8Array,
+  arrival: Arrival,
+  headOnly: boolean,
+  parts: readonly ScannedPart[],
+) {
   let email: Email;
   try {
     email = await PostalMime.parse(bytes);
@@ -516,13 +540,13 @@ async function indexOf(bytes: Uint8Array, arrival: Arrival, headOnly: boolean) {
   const bcc = mailboxes(email.bcc);
   const replyTo = mailboxes(email.replyTo);
   const xTags = email.headers.filter((h) => h.key === "x-tags").map((h) => h.value);
-  const attachments: AttachmentInfo[] = email.attachments.map((a, i) => ({
+  const attachments: AttachmentInfo[] = parts.map((a, i) => ({
     PartID: String(i + 1),
-    FileName: a.filename ?? "",
-    ContentType: a.mimeType,
-    ContentID: (a.contentId ?? "").replace(/^<|>$/g, ""),
-    Size: sizeOf(a.content),
-    Disposition: a.related || a.disposition === "inline" ? "inline" : "attachment",
+    FileName: a.fileName,
+    ContentType: a.contentType,
+    ContentID: a.contentId,
+    Size: a.size,
+    Disposition: a.disposition,
   }));
   const toSet = [
     ...new Set(
@@ -560,10 +584,6 @@ async function indexOf(bytes: Uint8Array, arrival: Arrival, headOnly: boolean) {
     fromText: `${fromSet.join(" ")} ${from ? named([from]) : ""}`.toLowerCase(),
     bodyText: text.slice(0, SEARCH_TEXT_LIMIT),
   };
-}
-
-function sizeOf(content: ArrayBuffer | Uint8Array | string): number {
-  return typeof content === "string" ? content.length : content.byteLength;
 }
 
 function parseJson<T>(value: unknown, fallback: T): T {

@@ -42,8 +42,8 @@ describe("the SQLite store", () => {
     expect(chunks.n).toBe(Math.ceil(raw.byteLength / 1000));
   });
 
-  it("a message larger than memoryLimit is indexed from its head and kept whole", async () => {
-    const store = open({ memoryLimit: 4096, chunkSize: 1024 });
+  it("a message larger than parseLimit is indexed from its head and kept whole", async () => {
+    const store = open({ parseLimit: 4096, chunkSize: 1024 });
     const raw = mail("Big one", "y".repeat(100_000));
     const row = await store.add(raw, envelope);
     expect(row).toMatchObject({ subject: "Big one", headOnly: true, size: raw.byteLength });
