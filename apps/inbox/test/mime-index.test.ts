@@ -67,11 +67,11 @@ const samples = {
       },
     ],
   },
-} as const;
+} satisfies Record<string, ConstructorParameters<typeof MailComposer>[0]>;
 
 describe("the streaming MIME scanner", () => {
   it.each(Object.entries(samples))("finds what postal-mime finds: %s", async (_name, options) => {
-    const raw = await compose(options as ConstructorParameters<typeof MailComposer>[0]);
+    const raw = await compose(options);
     const expected = partsOf(await PostalMime.parse(raw)).map((p) => ({
       fileName: p.FileName,
       contentType: p.ContentType,
