@@ -120,7 +120,7 @@ try {
     const db = join(dir, "large.sqlite");
     const server = await startServer(db);
     const body = rawMessage(0, MIB);
-    const warmup = Math.min(20, LARGE);
+    const warmup = Math.min(100, LARGE);
     await sendAll(server.smtpPort, warmup, CONNECTIONS, () => body);
     const before = rss(server.child.pid);
     let peak = before;

@@ -51,7 +51,7 @@ export interface StoreOptions {
    * The most of a message kept in memory while it arrives, for the index: messages up to this
    * size are parsed whole; larger ones get their headers, snippet and search text from their
    * first `parseLimit` bytes (their attachments are still all found, by a streaming scan).
-   * Default 128 KiB.
+   * Default 64 KiB.
    */
   readonly parseLimit?: number;
   /** Bytes per stored chunk (and the most a receiving message buffers). Default 256 KiB. */
@@ -149,7 +149,7 @@ export class MessageStore {
 
   constructor(options: StoreOptions = {}) {
     this.path = options.path ?? ":memory:";
-    this.#parseLimit = options.parseLimit ?? 128 * 1024;
+    this.#parseLimit = options.parseLimit ?? 64 * 1024;
     this.#chunkSize = options.chunkSize ?? 256 * 1024;
     this.#maxMessages = options.maxMessages;
     this.#maxAge = options.maxAge;
