@@ -177,6 +177,11 @@ export function createApi(options: ApiOptions): Hono {
     });
   };
 
+  /** Deletes, a page at a time, until `page()` finds nothing more. */
+  const deleteEvery = (page: () => MessageRow[]) => {
+    for (let rows = page(); rows.length > 0; rows = page()) store.delete(rows.map((m) => m.id));
+  };
+
   const pageOf = (c: Context) => ({
     start: nonNegative(c.req.query("start"), 0, "start"),
     limit: nonNegative(c.req.query("limit"), 50, "limit"),
@@ -208,9 +213,10 @@ export function createApi(options: ApiOptions): Hono {
     const ids = idsOf(body);
     const view = viewOf(c);
     if (ids && ids.length > 0) store.delete(ids);
-    else if (view.where)
-      store.delete(store.list({ where: view.where, limit: 10_000 }).messages.map((m) => m.id));
-    else store.deleteAll();
+    else if (view.where) {
+      const where = view.where;
+      deleteEvery(() => store.list({ where, limit: 10_000 }).messages);
+    } else store.deleteAll();
     return c.text("ok");
   });
   app.put("/api/v1/messages", async (c) => {
@@ -237,10 +243,8 @@ export function createApi(options: ApiOptions): Hono {
   app.delete("/api/v1/search", (c) => {
     const query = parseSearch(c.req.query("query") ?? "");
     if (query.length === 0) throw new HttpError(400, "a query is required");
-    const ids = store
-      .search(query, { limit: 10_000, within: viewOf(c).where })
-      .messages.map((m) => m.id);
-    store.delete(ids);
+    const within = viewOf(c).where;
+    deleteEvery(() => store.search(query, { limit: 10_000, within }).messages);
     return c.text("ok");
   });
 

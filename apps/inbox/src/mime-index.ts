@@ -235,7 +235,9 @@ export function parseParams(header: string): { value: string; params: Record<str
     const section = /^(.*)\*(\d+)$/.exec(name);
     if (section) {
       const base = section[1] as string;
-      (continued[base] ??= []).push({ index: Number(section[2]), text, encoded });
+      const list = continued[base] ?? [];
+      list.push({ index: Number(section[2]), text, encoded });
+      continued[base] = list;
     } else params[name] = encoded ? decode2231(text, true) : decode2047(text);
   }
   for (const [name, sections] of Object.entries(continued)) {

@@ -146,6 +146,7 @@ export class MessageStore {
   readonly #ageTimer: ReturnType<typeof setInterval> | undefined;
   readonly #statements: ReturnType<typeof prepare>;
   readonly #durable: boolean;
+  #tagCache: string[] | null = null;
 
   constructor(options: StoreOptions = {}) {
     this.path = options.path ?? ":memory:";
@@ -185,6 +186,9 @@ export class MessageStore {
   }
 
   #emit(event: StoreEvent): void {
+    if (event.type !== "new") this.#tagCache = null;
+    else if (this.#tagCache && event.message.tags.some((t) => !this.#tagCache?.includes(t)))
+      this.#tagCache = null;
     for (const listener of [...this.#listeners]) listener(event);
   }
 
@@ -337,9 +341,10 @@ export class MessageStore {
     return this.#statements.counts.get() as { total: number; unread: number };
   }
 
-  /** Every tag in use, sorted. */
+  /** Every tag in use, sorted (kept between changes: every list answer carries it). */
   tags(): string[] {
-    return (this.#statements.allTags.all() as { value: string }[]).map((r) => r.value);
+    this.#tagCache ??= (this.#statements.allTags.all() as { value: string }[]).map((r) => r.value);
+    return [...this.#tagCache];
   }
 
   /** The raw message, chunk by chunk, read from the database as it is consumed. */
