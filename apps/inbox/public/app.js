@@ -54,7 +54,7 @@ async function loadList() {
   renderList(listing.messages);
   $("counts").textContent = state.query
     ? `${listing.messages_count} of ${listing.total} match`
-    : `${listing.total} messages, ${listing.unread} unread`;
+    : `${listing.total} message${listing.total === 1 ? "" : "s"}, ${listing.unread} unread`;
   const last = Math.min(state.start + listing.count, state.matched);
   $("page").textContent =
     state.matched === 0 ? "" : `${state.start + 1}–${last} of ${state.matched}`;
