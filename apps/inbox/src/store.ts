@@ -1,8 +1,8 @@
-import Database from "better-sqlite3";
 import PostalMime, { type Address, type Email } from "postal-mime";
 import { type Filter, filterSql, type SqlWhere } from "./filter.js";
 import { MimeScanner, type ScannedPart } from "./mime-index.js";
 import { type SearchQuery, searchSql } from "./search.js";
+import { openDatabase, type SqliteDatabase } from "./sqlite.js";
 
 /** An address as Mailpit shows it. */
 export interface NamedAddress {
@@ -136,7 +136,7 @@ type Row = Record<string, unknown>;
  * events for live views.
  */
 export class MessageStore {
-  readonly db: Database.Database;
+  readonly db: SqliteDatabase;
   readonly path: string;
   readonly #parseLimit: number;
   readonly #chunkSize: number;
@@ -154,15 +154,15 @@ export class MessageStore {
     this.#chunkSize = options.chunkSize ?? 256 * 1024;
     this.#maxMessages = options.maxMessages;
     this.#maxAge = options.maxAge;
-    this.db = new Database(this.path);
+    this.db = openDatabase(this.path);
     this.#durable = this.path !== ":memory:";
     if (this.#durable) {
-      this.db.pragma("journal_mode = WAL");
+      this.db.exec("PRAGMA journal_mode = WAL");
       // Chunks are written without waiting for the disk; the commit that marks a message stored
       // runs with synchronous = FULL, which syncs the write-ahead log with every chunk before it.
-      this.db.pragma("synchronous = NORMAL");
+      this.db.exec("PRAGMA synchronous = NORMAL");
     }
-    this.db.pragma("foreign_keys = ON");
+    this.db.exec("PRAGMA foreign_keys = ON");
     this.db.function("regexp", { deterministic: true }, (pattern: unknown, value: unknown) =>
       typeof pattern === "string" && typeof value === "string" && compiled(pattern).test(value)
         ? 1
@@ -268,11 +268,11 @@ export class MessageStore {
   /** Runs one write whose commit is on disk when it returns (the 250 after DATA follows it). */
   #durably<T>(write: () => T): T {
     if (!this.#durable) return write();
-    this.db.pragma("synchronous = FULL");
+    this.db.exec("PRAGMA synchronous = FULL");
     try {
       return write();
     } finally {
-      this.db.pragma("synchronous = NORMAL");
+      this.db.exec("PRAGMA synchronous = NORMAL");
     }
   }
 
@@ -431,7 +431,7 @@ export class MessageStore {
 const INDEX_COLUMNS =
   "m.id, m.created, m.mail_from, m.rcpt_tos, m.message_id, m.subject, m.from_json, m.to_json, m.cc_json, m.bcc_json, m.reply_to_json, m.date, m.size, m.snippet, m.attachments_json, m.tags, m.read, m.head_only";
 
-function prepare(db: Database.Database) {
+function prepare(db: SqliteDatabase) {
   return {
     reserve: db.prepare(
       "INSERT INTO messages (state, created, mail_from, rcpt_tos) VALUES (0, ?, ?, ?)",

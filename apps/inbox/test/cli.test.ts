@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -8,6 +8,9 @@ import { afterEach, describe, expect, it } from "vitest";
 
 const run = promisify(execFile);
 const BIN = new URL("../bin/smtpkit-inbox.mjs", import.meta.url).pathname;
+// Bun comes with the workspace's devDependencies.
+const BUN = new URL("../../../node_modules/.bin/bun", import.meta.url).pathname;
+const hasBun = existsSync(BUN);
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
 afterEach(() => {
@@ -18,8 +21,10 @@ afterEach(() => {
 /** Starts the command and waits for the two URLs it prints. */
 async function startCli(
   args: string[],
+  runtime: string[] = [process.execPath, BIN],
 ): Promise<{ child: ChildProcess; smtpPort: number; httpUrl: string; output: () => string }> {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const [command = process.execPath, ...before] = runtime;
+  const child = spawn(command, [...before, ...args], { stdio: ["ignore", "pipe", "pipe"] });
   children.push(child);
   let output = "";
   child.stdout?.on("data", (d) => {
@@ -117,4 +122,38 @@ describe("the smtpkit-inbox command", () => {
     expect((error as { responseCode?: number }).responseCode).toBe(552);
     await stop(cli.child);
   });
+
+  it.runIf(hasBun || process.env.CI === "true")(
+    `runs on Bun too (bun:sqlite instead of better-sqlite3)${hasBun ? "" : " [skip: bun not installed]"}`,
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), "smtpkit-inbox-bun-"));
+      dirs.push(dir);
+      const cli = await startCli(
+        ["--smtp", "127.0.0.1:0", "--http", "127.0.0.1:0", "--db", join(dir, "bun.sqlite")],
+        [BUN, BIN],
+      );
+      await nodemailer
+        .createTransport({ host: "127.0.0.1", port: cli.smtpPort, secure: false, ignoreTLS: true })
+        .sendMail({
+          from: "a@example.com",
+          to: "b+bun@example.com",
+          subject: "on bun",
+          text: "hello",
+          attachments: [{ filename: "x.txt", content: "x" }],
+        });
+      const listing = (await (
+        await fetch(`${cli.httpUrl}/api/v1/messages?subject=/on b.n/`)
+      ).json()) as {
+        messages: { Subject: string; Tags: string[]; Attachments: number }[];
+      };
+      expect(listing.messages).toMatchObject([
+        { Subject: "on bun", Tags: ["bun"], Attachments: 1 },
+      ]);
+      const message = (await (await fetch(`${cli.httpUrl}/api/v1/message/latest`)).json()) as {
+        Text: string;
+      };
+      expect(message.Text.trim()).toBe("hello");
+      expect(await stop(cli.child)).toBe(0);
+    },
+  );
 });
