@@ -132,17 +132,15 @@ describe("the search syntax", () => {
   });
 
   property.prop([
-    fc.array(fc.constantFrom("from:", "to:", "-", '"', " ", "a", "é", "%", "_", "\\"), {
-      maxLength: 40,
-    }),
-  ])("LIKE wildcards in a query are literal", async (pieces) => {
-    const query = pieces.join("");
+    fc
+      .array(fc.constantFrom("%", "_", "\\"), { minLength: 1, maxLength: 8 })
+      .map((a) => a.join("")),
+    fc.constantFrom("", "from:", "to:", "subject:"),
+  ])("LIKE wildcards in a query are literal", async (wildcards, field) => {
     const store = open();
     await store.add(mail("plain"), envelope);
-    const terms = parseSearch(query).filter((t) => t.value.includes("%") || t.value.includes("_"));
-    // A term made only of wildcards must not match everything.
-    if (terms.length > 0 && terms.every((t) => !t.negated && /^[%_]+$/.test(t.value)))
-      expect(store.search(terms).messages).toEqual([]);
+    expect(store.search(parseSearch(`${field}${wildcards}`)).messages).toEqual([]);
+    expect(store.search(parseSearch(`-${field}${wildcards}`)).messages).toHaveLength(1);
     store.close();
   });
 });
