@@ -125,6 +125,51 @@ describe("the smtpkit command from its tarball", () => {
   });
 });
 
+describe("the smtpkit-inbox command from its tarball", () => {
+  it("stores a message from Nodemailer (better-sqlite3 built at install) and serves it and its UI", async () => {
+    const [smtpPort, httpPort] = [await freePort(), await freePort()];
+    const server = spawn(
+      "npx",
+      [
+        "--no-install",
+        "smtpkit-inbox",
+        "--smtp",
+        `127.0.0.1:${smtpPort}`,
+        "--http",
+        `127.0.0.1:${httpPort}`,
+      ],
+      { cwd: project.dir, detached: true },
+    );
+    try {
+      const output = collect(server);
+      await waitFor(
+        () => output.stdout.includes("HTTP: http://"),
+        30_000,
+        () => output.stderr,
+      );
+      await nodemailer
+        .createTransport({ host: "127.0.0.1", port: smtpPort, secure: false, ignoreTLS: true })
+        .sendMail({
+          from: "alice@example.com",
+          to: "bob@example.com",
+          subject: "packed inbox",
+          text: "hi",
+        });
+      const listing = (await (
+        await fetch(`http://127.0.0.1:${httpPort}/api/v1/messages`)
+      ).json()) as {
+        messages: { Subject: string }[];
+      };
+      expect(listing.messages.map((m) => m.Subject)).toEqual(["packed inbox"]);
+      expect(await (await fetch(`http://127.0.0.1:${httpPort}/ui/app.js`)).text()).toContain(
+        "EventSource",
+      );
+    } finally {
+      stop(server);
+    }
+  });
+});
+
 describe("imports from Node", () => {
   it.each(importable("node").map((e) => [e.specifier]))("ESM: import %s", async (specifier) => {
     const { stdout } = await run(
