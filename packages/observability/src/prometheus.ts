@@ -1,3 +1,4 @@
+import cluster from "node:cluster";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import {
@@ -14,9 +15,13 @@ import type { CounterMetric, GaugeMetric, HistogramMetric, Labels, Metrics } fro
 /**
  * The metrics interface on prom-client, in `registry` (default: prom-client's global registry,
  * the one `AggregatorRegistry` collects from cluster workers). A metric already registered under
- * the same name is reused, so several servers in one process share their series.
+ * the same name is reused, so several servers in one process share their series. In a
+ * `node:cluster` worker it also answers the primary's `AggregatorRegistry` (`serveMetrics({
+ * cluster: true })`) with the global registry's metrics.
  */
 export function promMetrics(registry: Registry = globalRegistry): Metrics {
+  // prom-client's workers answer the primary's requests once an AggregatorRegistry exists.
+  if (cluster.isWorker) new AggregatorRegistry();
   const existing = <T>(name: string): T | undefined =>
     registry.getSingleMetric(name) as unknown as T | undefined;
   const options = (name: string, help: string, labelNames?: readonly string[]) => ({
