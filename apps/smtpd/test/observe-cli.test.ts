@@ -179,7 +179,7 @@ describe("--log-format json", () => {
         );
         const lines = cli.lines();
         const server = lines.filter((l) => l.sessionId === null);
-        expect(server.map((l) => l.msg)).toContain("Server is listening on 127.0.0.1:" + cli.port);
+        expect(server.map((l) => l.msg)).toContain(`Server is listening on 127.0.0.1:${cli.port}`);
         const session = lines.filter((l) => l.sessionId !== null);
         expect(new Set(session.map((l) => l.sessionId)).size).toBe(1);
         expect(session.every((l) => l.peer === session[0]?.peer)).toBe(true);

@@ -197,7 +197,11 @@ describe("structured logs (pino)", () => {
     const observer = observe({
       observers: [
         transcriptObserver((line) => lines.push(line)),
-        { close: () => void (closed = true) },
+        {
+          close: () => {
+            closed = true;
+          },
+        },
       ],
     });
     const server = await start(POLICY, { observer });
