@@ -35,8 +35,17 @@ export function cliObservation(
     };
   }
   const level = options.debug > 0 ? "debug" : "info";
-  // Synchronous: a line is out before the process can exit or be signalled on seeing it.
-  const json = pino({ level }, pino.destination({ dest: 2, sync: true }));
+  // Buffered (a write per line would cost more than the session's own work; see the bench's
+  // observability scenario), flushed when the process exits.
+  const destination = pino.destination({ dest: 2, sync: false });
+  process.once("exit", () => {
+    try {
+      destination.flushSync();
+    } catch {
+      // Nothing written yet (the stream is still opening), or stderr is gone.
+    }
+  });
+  const json = pino({ level }, destination);
   const server = serverLogger(json);
   const log: Logger = {
     level,
