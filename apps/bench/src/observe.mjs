@@ -9,6 +9,11 @@
 //   smtpkit-logs-metrics   both
 //
 //   npm run bench:observe -w @smtpkit/bench [-- --rounds=N --seconds=S --out=PATH]
+//                                           [--baseline=PATH]
+//
+// --baseline=PATH adds "smtpkit-baseline": a server module like src/servers/smtpkit.mjs that
+// imports another build of @smtpkit/node and core (e.g. the commit before the observer), to see
+// what the observer hooks cost when no observer is set.
 //
 // It runs src/run.mjs (same method: fresh server per round, warm-up, best round, median CPU) with
 // these servers only, then prints msgs/s and server CPU per message beside the no-observer run.
@@ -29,7 +34,9 @@ const args = Object.fromEntries(
 );
 const OUT = resolve(String(args.out ?? join(APP, "results-observe.json")));
 const VARIANTS = ["logs", "logs-sync", "metrics", "logs-metrics"];
-const SERVERS = ["smtpkit", ...VARIANTS.map((v) => `smtpkit-${v}`)];
+const EXTRA = VARIANTS.map((v) => [`smtpkit-${v}`, join(HERE, "servers", `smtpkit-${v}.mjs`)]);
+if (args.baseline) EXTRA.unshift(["smtpkit-baseline", resolve(String(args.baseline))]);
+const SERVERS = ["smtpkit", ...EXTRA.map(([name]) => name)];
 const TARGET = 0.1;
 
 if (!["/usr/sbin/smtp-source", "/usr/bin/smtp-source"].some(existsSync)) {
@@ -43,7 +50,7 @@ const run = spawnSync(
     join(HERE, "run.mjs"),
     "--scenarios=a",
     `--only=${SERVERS.join(",")}`,
-    `--extra-server=${VARIANTS.map((v) => `smtpkit-${v}=${join(HERE, "servers", `smtpkit-${v}.mjs`)}`).join(",")}`,
+    `--extra-server=${EXTRA.map(([name, path]) => `${name}=${path}`).join(",")}`,
     `--rounds=${args.rounds ?? 5}`,
     `--seconds=${args.seconds ?? 1.25}`,
     `--out=${OUT}`,
@@ -67,7 +74,13 @@ for (const name of SERVERS) {
   const rate = a.msgsPerSec / base.msgsPerSec - 1;
   const cpu = a.cpuUsPerMsg / base.cpuUsPerMsg - 1;
   const pct = (x) => `${x >= 0 ? "+" : ""}${(x * 100).toFixed(1)} %`;
-  const ok = name === "smtpkit" ? "" : -rate < TARGET ? "ok (< 10 %)" : "MISSED";
+  // The baseline is another build without an observer: its row shows what the hooks cost unused.
+  const ok =
+    name === "smtpkit" || name === "smtpkit-baseline"
+      ? ""
+      : -rate < TARGET
+        ? "ok (< 10 %)"
+        : "MISSED";
   if (ok === "MISSED") missed++;
   rows.push([
     name,

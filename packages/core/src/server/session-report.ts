@@ -162,6 +162,7 @@ export class SessionReport {
   }
 
   tls(): void {
+    this.#transactionId = null; // STARTTLS ends any transaction (RFC 3207 §4.2)
     const session = this.#session;
     if (session.ssl) this.#emit("tls", { session, tls: session.ssl, implicit: false });
   }
