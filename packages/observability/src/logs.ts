@@ -22,6 +22,12 @@ export interface LogObserverOptions {
   readonly transcript?: boolean;
 }
 
+/** A session's logger, and its transaction's sender for the `data` line. */
+interface Logged {
+  readonly log: Logger;
+  from: string | null;
+}
+
 /** `addr:port`, a Unix socket's path (or `unix`), or `null` when unknown. */
 export function peerText(peer: PeerAddress | null): string | null {
   if (!peer) return null;
@@ -47,9 +53,9 @@ export function serverLogger(logger: Logger): Logger {
  * | `connect` | info | `local` (`addr:port` the client connected to) |
  * | `tls` | info | `implicit`, `protocol`, `cipher` |
  * | `auth` | info (warn on failure) | `mechanism`, `success` |
- * | `mail` | info | `transactionId` (when accepted), `address`, `code` |
- * | `rcpt` | info | `transactionId`, `address`, `code` |
- * | `data` | info | `transactionId`, `result` (accepted/rejected/aborted), `code`, `bytes`, `durationMs`, `recipients` |
+ * | `mail` | debug | `transactionId` (when accepted), `address`, `code` |
+ * | `rcpt` | debug | `transactionId`, `address`, `code` |
+ * | `data` | info | `transactionId`, `from` (the accepted MAIL's address), `result` (accepted/rejected/aborted), `code`, `bytes`, `durationMs`, `recipients` |
  * | `reject` | info | `command`, `code` |
  * | `limit` | warn | `limit` (the option's name), `code` |
  * | `error` | error | `error` (the message) |
@@ -58,22 +64,25 @@ export function serverLogger(logger: Logger): Logger {
  * | `reply` | debug | `code` |
  * | `transcript` | debug | `from` (client/server), `line` (only with `transcript: true`) |
  *
- * The debug-level events are subscribed to only when the logger has debug on when this is called
+ * At info a message is one line (`data`), a refused MAIL or RCPT one more (`reject`). The
+ * debug-level events are subscribed to only when the logger has debug on when this is called
  * (pino's `isLevelEnabled`), so an info-level log costs nothing per command.
  * Credentials never reach it: AUTH arguments and responses are not in the events, and the
  * transcript masks them.
  */
 export function logObserver(logger: Logger, options: LogObserverOptions = {}): SmtpObserver {
-  const sessions = new Map<string, Logger>();
+  const sessions = new Map<string, Logged>();
   const server = serverLogger(logger);
-  const of = (session: Session): Logger => {
-    let log = sessions.get(session.id);
-    if (!log) {
-      log = logger.child({ sessionId: session.id, peer: peerText(session.peer) });
-      sessions.set(session.id, log);
+  const entry = (session: Session): Logged => {
+    let logged = sessions.get(session.id);
+    if (!logged) {
+      const log = logger.child({ sessionId: session.id, peer: peerText(session.peer) });
+      logged = { log, from: null };
+      sessions.set(session.id, logged);
     }
-    return log;
+    return logged;
   };
+  const of = (session: Session): Logger => entry(session).log;
   const observer: SmtpObserver = {
     connect({ session }) {
       const local =
@@ -95,21 +104,24 @@ export function logObserver(logger: Logger, options: LogObserverOptions = {}): S
       if (success) log.info(fields, `AUTH ${mechanism} succeeded`);
       else log.warn(fields, `AUTH ${mechanism} failed`);
     },
-    mail({ session, transactionId, address, code }) {
-      of(session).info(
-        { event: "mail", transactionId, address, code },
-        `MAIL FROM:<${address}> ${code}`,
-      );
-    },
-    rcpt({ session, transactionId, address, code }) {
-      of(session).info(
-        { event: "rcpt", transactionId, address, code },
-        `RCPT TO:<${address}> ${code}`,
-      );
+    mail({ session, transactionId, address }) {
+      if (transactionId !== null) entry(session).from = address;
     },
     data({ session, transactionId, result, code, bytes, durationMs, recipients }) {
-      const fields = { event: "data", transactionId, result, code, bytes, durationMs, recipients };
-      of(session).info(
+      const logged = entry(session);
+      const from = logged.from;
+      logged.from = null;
+      const fields = {
+        event: "data",
+        transactionId,
+        from,
+        result,
+        code,
+        bytes,
+        durationMs,
+        recipients,
+      };
+      logged.log.info(
         fields,
         `message ${result}${code === null ? "" : ` (${code})`}, ${bytes} bytes`,
       );
@@ -136,6 +148,21 @@ export function logObserver(logger: Logger, options: LogObserverOptions = {}): S
   };
   // Debug lines cost an event per command and reply: only when they would be written.
   if (logger.isLevelEnabled?.("debug") === false) return observer;
+  const remember = observer.mail;
+  observer.mail = (event) => {
+    remember?.(event);
+    const { session, transactionId, address, code } = event;
+    of(session).debug(
+      { event: "mail", transactionId, address, code },
+      `MAIL FROM:<${address}> ${code}`,
+    );
+  };
+  observer.rcpt = ({ session, transactionId, address, code }) => {
+    of(session).debug(
+      { event: "rcpt", transactionId, address, code },
+      `RCPT TO:<${address}> ${code}`,
+    );
+  };
   observer.command = ({ session, verb }) => {
     of(session).debug({ event: "command", command: verb }, verb || "line");
   };

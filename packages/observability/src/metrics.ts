@@ -2,8 +2,10 @@ import type { SmtpObserver } from "@smtpkit/core/server";
 
 export type Labels = Readonly<Record<string, string>>;
 
+/** A counter; `bind(labels)` gives the series for fixed labels (no label lookup per `inc`). */
 export interface CounterMetric {
   inc(labels?: Labels, value?: number): void;
+  bind(labels: Labels): { inc(value?: number): void };
 }
 export interface GaugeMetric {
   inc(labels?: Labels, value?: number): void;
@@ -11,6 +13,20 @@ export interface GaugeMetric {
 }
 export interface HistogramMetric {
   observe(labels: Labels | undefined, value: number): void;
+  bind(labels: Labels): { observe(value: number): void };
+}
+
+/** `bind(labels)` once per distinct value of one label, kept. */
+function boundBy<T>(bind: (value: string) => T): (value: string) => T {
+  const cache = new Map<string, T>();
+  return (value) => {
+    let bound = cache.get(value);
+    if (bound === undefined) {
+      bound = bind(value);
+      cache.set(value, bound);
+    }
+    return bound;
+  };
 }
 
 /**
@@ -121,6 +137,14 @@ export function metricsObserver(metrics: Metrics): SmtpObserver {
   );
   const limits = metrics.counter("smtpkit_limits_total", "Limits hit.", ["limit"]);
   const errors = metrics.counter("smtpkit_errors_total", "Failures on the server's side.");
+  // The series touched per command and per message, bound once.
+  const commandSeries = boundBy((command) => commands.bind({ command }));
+  const replySeries = [1, 2, 3, 4, 5].map((digit) => replies.bind({ class: `${digit}xx` }));
+  const messageSeries = boundBy((result) => ({
+    count: messages.bind({ result }),
+    size: sizes.bind({ result }),
+    time: dataTime.bind({ result }),
+  }));
   const NO = { tls: "no" };
   const YES = { tls: "yes" };
   /** Sessions under TLS now, so close decrements the right series. */
@@ -140,10 +164,12 @@ export function metricsObserver(metrics: Metrics): SmtpObserver {
       open.inc(YES);
     },
     command({ verb }) {
-      commands.inc({ command: commandLabel(verb) });
+      commandSeries(commandLabel(verb)).inc();
     },
     reply({ code }) {
-      replies.inc({ class: codeClass(code) });
+      const series = replySeries[Math.floor(code / 100) - 1];
+      if (series) series.inc();
+      else replies.inc({ class: codeClass(code) });
     },
     reject({ command, code }) {
       rejections.inc({ command: commandLabel(command), code: String(code) });
@@ -153,10 +179,10 @@ export function metricsObserver(metrics: Metrics): SmtpObserver {
       auth.inc({ mechanism: name, result: success ? "success" : "failure" });
     },
     data({ result, bytes, durationMs }) {
-      const labels = { result };
-      messages.inc(labels);
-      sizes.observe(labels, bytes);
-      dataTime.observe(labels, durationMs / 1000);
+      const series = messageSeries(result);
+      series.count.inc();
+      series.size.observe(bytes);
+      series.time.observe(durationMs / 1000);
     },
     limit({ limit }) {
       limits.inc({ limit });

@@ -35,6 +35,7 @@ export function promMetrics(registry: Registry = globalRegistry): Metrics {
       const c = existing<Counter>(name) ?? new Counter(options(name, help, labelNames));
       return {
         inc: (labels?: Labels, value = 1) => (labels ? c.inc(labels, value) : c.inc(value)),
+        bind: (labels: Labels) => c.labels(labels),
       };
     },
     gauge(name, help, labelNames): GaugeMetric {
@@ -54,6 +55,7 @@ export function promMetrics(registry: Registry = globalRegistry): Metrics {
       return {
         observe: (labels: Labels | undefined, value: number) =>
           labels ? h.observe(labels, value) : h.observe(value),
+        bind: (labels: Labels) => h.labels(labels),
       };
     },
   };
