@@ -167,9 +167,19 @@ export function combineObservers(...observers: readonly SmtpObserver[]): SmtpObs
   for (const name of OBSERVER_EVENTS) {
     const callers = observers.filter((o) => typeof o[name] === "function");
     if (callers.length === 0) continue;
-    combined[name] = (event: never) => {
-      for (const o of callers) (o[name] as (event: never) => void).call(o, event);
-    };
+    const methods = callers.map((o) => (o[name] as (event: never) => void).bind(o));
+    const [first, second] = methods as [(event: never) => void, (event: never) => void];
+    // One or two subscribers (the usual case) without a loop per event.
+    if (methods.length === 1) combined[name] = first;
+    else if (methods.length === 2)
+      combined[name] = (event: never) => {
+        first(event);
+        second(event);
+      };
+    else
+      combined[name] = (event: never) => {
+        for (const method of methods) method(event);
+      };
   }
   return combined as SmtpObserver;
 }

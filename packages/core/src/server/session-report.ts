@@ -157,8 +157,7 @@ export class SessionReport {
     if (observer.transcript)
       for (const line of sentLines(bytes))
         this.#emit("transcript", { session, from: "server", line: `< ${line}` });
-    if (observer.reply)
-      for (const code of replyCodes(bytes)) this.#emit("reply", { session, code });
+    if (observer.reply) this.#replies(session, bytes);
   }
 
   tls(): void {
@@ -220,6 +219,24 @@ export class SessionReport {
       });
     }
     this.#transactionId = null;
+  }
+
+  /** A `reply` event per reply in `bytes` (one per final line: `DDD ` or a bare `DDD`). */
+  #replies(session: Session, bytes: Uint8Array): void {
+    let start = 0;
+    while (start + 3 <= bytes.length) {
+      let end = bytes.indexOf(0x0a, start);
+      if (end === -1) end = bytes.length;
+      const separator = bytes[start + 3];
+      if (separator === 0x20 || separator === 0x0d || start + 3 === end) {
+        const code =
+          ((bytes[start] as number) - 48) * 100 +
+          ((bytes[start + 1] as number) - 48) * 10 +
+          ((bytes[start + 2] as number) - 48);
+        if (code >= 100 && code < 600) this.#emit("reply", { session, code });
+      }
+      start = end + 1;
+    }
   }
 
   #limit(limit: LimitName, code: number): void {
@@ -294,22 +311,4 @@ function limitOf(reply: Reply): LimitName | null {
   if (is(REPLIES.tooManyUnknown)) return "unknownCommands";
   if (reply.code === 421 && text.endsWith(" sent too many times")) return "commandCallLimit";
   return null;
-}
-
-/** The code of each reply in `bytes` (one per final line: `DDD ` or a bare `DDD`). */
-function* replyCodes(bytes: Uint8Array): Generator<number> {
-  let start = 0;
-  while (start + 3 <= bytes.length) {
-    let end = bytes.indexOf(0x0a, start);
-    if (end === -1) end = bytes.length;
-    const separator = bytes[start + 3];
-    if (separator === 0x20 || separator === 0x0d || start + 3 === end) {
-      const code =
-        ((bytes[start] as number) - 48) * 100 +
-        ((bytes[start + 1] as number) - 48) * 10 +
-        ((bytes[start + 2] as number) - 48);
-      if (code >= 100 && code < 600) yield code;
-    }
-    start = end + 1;
-  }
 }
