@@ -10,14 +10,14 @@ import { createRequire } from "node:module";
 import { hostname as machineHostname } from "node:os";
 import type { Handler } from "@smtpkit/core/server";
 import { type SmtpServer, serve } from "@smtpkit/node";
+import { type MetricsServer, serveMetrics } from "@smtpkit/observability";
 import { WorkerSupervisor } from "@smtpkit/workers";
 import { loadHandler } from "./load-handler.js";
-import { createLogger } from "./log.js";
+import { cliObservation } from "./observe.js";
 import {
   CliUsageError,
   describeServer,
   formatUsageError,
-  logLevel,
   PROGRAM,
   parseArgs,
   toServeOptions,
@@ -59,7 +59,9 @@ async function main(argv: readonly string[]): Promise<void> {
     return;
   }
   const options = parsed.options;
-  const log = createLogger(logLevel(options.debug), (line) => process.stderr.write(line));
+  const observation = cliObservation(options, (line) => process.stderr.write(line));
+  const log = observation.log;
+  if (options.logFormat === "json") jsonLog = log;
 
   let loaded: Awaited<ReturnType<typeof loadHandler>>;
   let serveOptions: ReturnType<typeof toServeOptions>;
@@ -75,6 +77,22 @@ async function main(argv: readonly string[]): Promise<void> {
   }
 
   const where = options.path ?? hostPort(options.host, options.port);
+  // --metrics: served by the primary (summed over the workers with --workers), not by workers.
+  let metrics: MetricsServer | null = null;
+  if (options.metrics && cluster.isPrimary) {
+    try {
+      metrics = await serveMetrics({ ...options.metrics, cluster: options.workers > 1 });
+    } catch (error) {
+      const at = hostPort(options.metrics.host, options.metrics.port);
+      return fail(
+        1,
+        `${PROGRAM}: error: cannot serve metrics on ${at}: ${(error as Error).message}\n`,
+      );
+    }
+  }
+  const metricsNote = metrics
+    ? `, metrics on http://${hostPort(options.metrics?.host ?? "", metrics.port)}/metrics`
+    : "";
   if (options.workers > 1 && cluster.isPrimary) {
     // --workers: this process supervises; each worker runs this same main() and serves.
     const supervisor = new WorkerSupervisor({
@@ -94,17 +112,15 @@ async function main(argv: readonly string[]): Promise<void> {
       options.path ??
       hostPort(options.host === "" ? "*" : options.host, supervisor.port ?? options.port);
     const summary = describeServer(options, serveOptions, loaded.label);
-    process.stderr.write(
-      `${PROGRAM} ${version} listening on ${bound} (${summary}, ${options.workers} workers)\n`,
-    );
+    // The supervisor's shutdown ends when the workers have exited: the metrics must not hold it.
+    metrics?.server.unref();
+    listening(`${bound} (${summary}, ${options.workers} workers${metricsNote})`);
     return;
   }
   log.debug(`Attempting to start server on ${where}`);
   let server: SmtpServer;
   try {
-    // With -d the sessions report to the same log (credentials are masked by the server).
-    const logger = options.debug > 0 ? log : undefined;
-    server = await listen(loaded.handler, logger ? { ...serveOptions, logger } : serveOptions);
+    server = await listen(loaded.handler, { ...serveOptions, ...observation.session });
   } catch (error) {
     return fail(1, `${PROGRAM}: error: cannot listen on ${where}: ${(error as Error).message}\n`);
   }
@@ -126,7 +142,7 @@ async function main(argv: readonly string[]): Promise<void> {
     }
     stopping = true;
     log.info(`${signal}: closing the server`);
-    server.close().then(
+    Promise.all([server.close(), metrics?.close()]).then(
       () => {
         log.debug("Server closed");
         process.exitCode = 0;
@@ -151,9 +167,15 @@ async function main(argv: readonly string[]): Promise<void> {
   // Only now: the line tells scripts the server is up, so a signal sent on seeing it must find
   // the handlers installed (stderr to a pipe is written synchronously).
   const summary = describeServer(options, serveOptions, loaded.label);
-  if (cluster.isPrimary)
-    process.stderr.write(`${PROGRAM} ${version} listening on ${bound} (${summary})\n`);
+  if (cluster.isPrimary) listening(`${bound} (${summary}${metricsNote})`);
 }
+
+/** The start-up line scripts wait for: plain text, or a JSON line with `--log-format json`. */
+function listening(text: string): void {
+  if (jsonLog) jsonLog.info(`${PROGRAM} ${version} listening on ${text}`);
+  else process.stderr.write(`${PROGRAM} ${version} listening on ${text}\n`);
+}
+let jsonLog: { info(message: string): void } | null = null;
 
 main(process.argv.slice(2)).catch((error: unknown) => {
   process.stderr.write(`${PROGRAM}: error: ${(error as Error)?.stack ?? String(error)}\n`);

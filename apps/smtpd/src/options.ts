@@ -70,6 +70,10 @@ export interface CliOptions {
   readonly maxConnections: number | null;
   /** `--workers N|auto`: worker processes sharing the listening socket (1: no cluster). */
   readonly workers: number;
+  /** `--log-format text|json`: aiosmtpd's `LEVEL:mail.log:` lines, or pino's JSON lines. */
+  readonly logFormat: "text" | "json";
+  /** `--metrics HOST:PORT`: where `/metrics` and `/healthz` are served; `null`: not served. */
+  readonly metrics: { readonly host: string; readonly port: number } | null;
   /** `--auth-file`, `--auth-mechanisms`, `--auth-required`, `--no-auth-require-tls`. */
   readonly auth: {
     readonly file: string | null;
@@ -135,6 +139,8 @@ interface RawOptions {
   commandCallLimit?: string;
   maxConnections?: string;
   workers?: string;
+  logFormat?: string;
+  metrics?: string;
   authFile?: string;
   authMechanisms?: string;
   authRequired?: boolean;
@@ -254,6 +260,14 @@ export function buildProgram(
       "serve with N worker processes sharing the socket (auto: one per core; Node only)",
     )
     .option(
+      "--log-format <text|json>",
+      "text: aiosmtpd's LEVEL:mail.log:message lines (sessions logged with -d); json: one JSON object per line (pino), sessions at info, -d adds commands and replies, -dd the transcript (default: text)",
+    )
+    .option(
+      "--metrics <HOST:PORT>",
+      "serve Prometheus metrics on http://HOST:PORT/metrics (and /healthz); with --workers, summed over the workers",
+    )
+    .option(
       "--auth-file <FILE>",
       "users for AUTH: `user:password` lines, or hashed ({SCRAM-SHA-256}…, bcrypt $2b$…)",
     )
@@ -347,6 +361,26 @@ export function parseListen(listen: string | boolean | undefined): {
   const host = listen.slice(0, colon);
   const port = listenPort(listen.slice(colon + 1));
   return { host: host === "" ? DEFAULT_HOST : host, port };
+}
+
+function logFormat(format: string | undefined): "text" | "json" {
+  if (format === undefined || format === "text" || format === "json") return format ?? "text";
+  throw new CliUsageError(
+    `argument --log-format: invalid choice: ${pyStrRepr(format)} (choose from 'text', 'json')`,
+  );
+}
+
+/** `--metrics HOST:PORT` (`:PORT` is localhost; `[IPV6]:PORT` as for -l). */
+function metricsAddress(value: string | undefined): { host: string; port: number } | null {
+  if (value === undefined) return null;
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(value);
+  const port = Number(match?.[3]);
+  if (!match || port > 65535) {
+    throw new CliUsageError(
+      `argument --metrics: ${value}: expected HOST:PORT, e.g. 127.0.0.1:9464`,
+    );
+  }
+  return { host: match[1] ?? (match[2] || "localhost"), port };
 }
 
 function authFile(path: string | undefined, exists: (path: string) => boolean): string | null {
@@ -472,6 +506,8 @@ function validate(raw: RawOptions, classargs: string[], env: ParseEnvironment): 
       raw.workers === "auto"
         ? availableParallelism()
         : (positiveInt("--workers", raw.workers, 1) ?? 1),
+    logFormat: logFormat(raw.logFormat),
+    metrics: metricsAddress(raw.metrics),
     auth: {
       file: authFile(raw.authFile, env.exists),
       mechanisms: authMechanisms(raw.authMechanisms),

@@ -64,6 +64,8 @@ describe("defaults (aiosmtpd's test_defaults, with smtpkit's true SIZE default)"
       commandCallLimit: null,
       maxConnections: null,
       workers: 1,
+      logFormat: "text",
+      metrics: null,
       auth: { file: null, mechanisms: null, required: false, requireTls: true },
       extensions: {},
     });

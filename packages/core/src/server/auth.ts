@@ -1,5 +1,6 @@
 import type { ServerConnection } from "../engine/connection.js";
 import { catalogueReply, REPLIES } from "../engine/replies.js";
+import type { SmtpEvent } from "../events.js";
 import { type Reply, type ReplyLike, toReply } from "../reply.js";
 import { encodeBase64 } from "../syntax/base64.js";
 import type { AuthVerdict, Handler } from "./handler.js";
@@ -14,6 +15,8 @@ export interface AuthSession {
   readonly connection: ServerConnection;
   readonly mechanisms: ReadonlyMap<string, AuthMechanism>;
   readonly logError: ErrorLog;
+  /** Told every verdict (not a cancelled or refused attempt), for the session's observer. */
+  readonly verdict?: ((mechanism: string, success: boolean) => void) | undefined;
 }
 
 const TEMPORARY_FAILURE = catalogueReply(REPLIES.authTemporaryFailure, true);
@@ -97,6 +100,7 @@ async function finishWithResult(
   const login = result.login ?? loginOf(result.authData);
   const replaced = await verdictHook(auth, { mechanism, success: result.success, login });
   auth.connection.completeAuth(result.success, replaced ?? result.message ?? null);
+  auth.verdict?.(mechanism, result.success);
 }
 
 /** `handleAUTH`'s reply: 235 means success unless the hook set `session.authenticated` itself. */
@@ -123,6 +127,7 @@ async function finishWithReply(
     login: loginOf(session.authData),
   });
   auth.connection.completeAuth(verdict, replaced ?? parsed);
+  auth.verdict?.(mechanism, verdict);
 }
 
 /** Tells `handleAUTHResult` the verdict; returns the reply it chose instead of the final one. */
@@ -160,6 +165,27 @@ function loginOf(authData: unknown): string | null {
 /** aiosmtpd passes the initial response on to `handleAUTH` as it came: base64, `=` for empty. */
 function base64Arg(bytes: Uint8Array): string {
   return bytes.length === 0 ? "=" : encodeBase64(bytes);
+}
+
+/**
+ * After a `334` challenge: the client's decoded answer, or `null` when it cancelled, sent bad
+ * base64 (the engine answered 501) or left. `fill` reads more input and says whether the session
+ * is still open; `seen` is told the events taken.
+ */
+export async function challengeResponse(
+  connection: ServerConnection,
+  fill: () => Promise<boolean>,
+  seen: { event(event: SmtpEvent): void } | null,
+): Promise<Uint8Array | null> {
+  for (;;) {
+    const event = connection.nextEvent();
+    if (event.type === "needData") {
+      if (!(await fill())) return null;
+      continue;
+    }
+    seen?.event(event);
+    return event.type === "authResponse" ? event.response : null;
+  }
 }
 
 /** The bytes of a `334` challenge: `encodeToB64 = false` means the text is already base64. */

@@ -21,6 +21,26 @@ export {
   saslContext,
   verifyCredentials,
 } from "./mechanisms.js";
+export {
+  type AuthObservation,
+  type CloseObservation,
+  type CommandObservation,
+  combineObservers,
+  type DataObservation,
+  type ErrorObservation,
+  type LimitName,
+  type LimitObservation,
+  type MailObservation,
+  OBSERVER_EVENTS,
+  type RcptObservation,
+  type RejectObservation,
+  type ReplyObservation,
+  type SessionObservation,
+  type SmtpObserver,
+  type TlsObservation,
+  type TransactionObservation,
+  type TranscriptObservation,
+} from "./observer.js";
 export { messagePeer, type RelayTrust } from "./relay-chain.js";
 export { Envelope, type ForwardedClient, Session, transmissionType } from "./session.js";
 export { newSessionId } from "./session-id.js";

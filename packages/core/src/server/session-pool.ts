@@ -196,6 +196,11 @@ export class SessionPool {
   async #refuse(transport: SmtpTransport): Promise<void> {
     this.#refused.add(transport);
     try {
+      this.smtpOptions.observer?.limit?.({ session: null, limit: "maxConnections", code: 421 });
+    } catch {
+      // An observer's failure does not change the refusal.
+    }
+    try {
       await transport.write(tooManyConnectionsReply(this.smtpOptions.hostname ?? "localhost"));
       await transport.close();
     } catch {

@@ -2,6 +2,7 @@ import type { CommandSpec, Extensions } from "../options.js";
 import type { ReplyLike } from "../reply.js";
 import type { SaslMechanism } from "../sasl.js";
 import type { LineEndingPolicy } from "../syntax/data-reader.js";
+import type { SmtpObserver } from "./observer.js";
 import type { Envelope, Session } from "./session.js";
 
 /**
@@ -138,6 +139,11 @@ export interface SmtpOptions {
   readonly commandSizeLimit?: number;
   readonly lineLengthLimit?: number;
   readonly logger?: SmtpLogger;
+  /**
+   * Told what happens in each session (connect, AUTH, MAIL, RCPT, DATA, replies, refusals, limits,
+   * close), for logs, metrics and traces; see `SmtpObserver` and `@smtpkit/observability`.
+   */
+  readonly observer?: SmtpObserver;
   /** Commands added without subclassing: verb → implementation (returns or pushes the reply). */
   readonly commands?: Readonly<Record<string, CommandDefinition>>;
 }

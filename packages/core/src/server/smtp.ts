@@ -3,18 +3,18 @@ import { hostReply, REPLIES } from "../engine/replies.js";
 import { SmtpError } from "../errors.js";
 import { AWAITS_DECISION, type BodyEndEvent, type SmtpEvent } from "../events.js";
 import type { Reply, ReplyLike } from "../reply.js";
-import { authenticate, challengeBytes } from "./auth.js";
+import { authenticate, challengeBytes, challengeResponse } from "./auth.js";
 import { BuiltinCommands } from "./builtin-commands.js";
 import { closeHook, decideGreeting, identify } from "./connect.js";
 import { Deadline } from "./deadline.js";
 import type { CloseReason, Handler } from "./handler.js";
 import { callHook, failure, type HookName, NO_HOOK, type Outcome, replyOf } from "./hooks.js";
 import { answerRecipients } from "./lmtp-status.js";
-import { describeEvent, type LogLevel, logLine, logSent } from "./log.js";
 import { saslContext } from "./mechanisms.js";
 import { bodyError, MessageReception } from "./message.js";
 import { type RelayContext, relayEvent } from "./relay-chain.js";
 import { carryConnection, Envelope, Session } from "./session.js";
+import { SessionReport } from "./session-report.js";
 import type { ServerContext, SmtpOptions } from "./smtp-options.js";
 import { availableMechanisms, engineOptions, type ServerTables, serverTables } from "./tables.js";
 import {
@@ -67,7 +67,9 @@ export class SMTP extends BuiltinCommands implements ServerContext {
   private closeReason: CloseReason | null = null;
   /** A read started during a greet pause, which the loop takes over. */
   private pendingRead: Promise<Uint8Array | null> | null = null;
-  private readonly logError = (message: string): void => this.log("error", message);
+  /** The text log and the observer's view of this session; `null` when neither is set. */
+  private report: SessionReport | null = null;
+  private readonly logError = (message: string): void => this.report?.error(message);
 
   constructor(handler: Handler, options: SmtpOptions = {}) {
     super();
@@ -98,7 +100,8 @@ export class SMTP extends BuiltinCommands implements ServerContext {
     this.connection = new ServerConnection(
       engineOptions(this.tables, this.options, this.hostname, transport),
     );
-    this.log("info", "connected");
+    this.report = SessionReport.of(this, transport);
+    this.report?.connected();
     this.offerMechanisms();
     // Shut down before the session even started: greet with 421 instead.
     if (this.draining) this.abort();
@@ -110,7 +113,7 @@ export class SMTP extends BuiltinCommands implements ServerContext {
           // fill(), inline: an idle session waits in one suspended frame (memory per connection).
           const out = this.startWait();
           if (out.length > 0) {
-            if (this.options.logger) logSent(this.options.logger, this.transport.peer, out);
+            this.report?.sent(out);
             await transport.write(out);
           }
           this.endWait(await (this.pendingRead ?? transport.read()));
@@ -119,7 +122,7 @@ export class SMTP extends BuiltinCommands implements ServerContext {
         }
         if (event.type === "closed") {
           this.closeReason ??= event.reason;
-          this.log("info", `closed (${event.reason})`);
+          this.report?.log("info", `closed (${event.reason})`);
           break;
         }
         const pending = this.dispatch(event);
@@ -128,7 +131,7 @@ export class SMTP extends BuiltinCommands implements ServerContext {
     } catch (error) {
       // A broken transport (reset, write after close): nothing left to tell the client.
       this.closeReason ??= "lost";
-      this.log("info", `connection lost: ${String((error as Error)?.message ?? error)}`);
+      this.report?.log("info", `connection lost: ${String((error as Error)?.message ?? error)}`);
     } finally {
       this.deadline.stop();
       this.closed = true;
@@ -141,6 +144,7 @@ export class SMTP extends BuiltinCommands implements ServerContext {
       }
       await transport.close().catch(() => undefined);
       await closeHook(this, this.closeReason ?? "eof", this.logError);
+      this.report?.closed(this.closeReason ?? "eof");
     }
   }
 
@@ -174,18 +178,12 @@ export class SMTP extends BuiltinCommands implements ServerContext {
     challenge: string | Uint8Array,
     encodeToB64 = true,
   ): Promise<Uint8Array | null> {
-    const conn = this.connection;
-    conn.challenge(challengeBytes(challenge, encodeToB64));
-    for (;;) {
-      const event = conn.nextEvent();
-      if (event.type === "needData") {
-        await this.fill();
-        if (this.closed) return null;
-        continue;
-      }
-      if (event.type === "authResponse") return event.response;
-      return null; // authAborted (the engine answered 501) or closed
-    }
+    this.connection.challenge(challengeBytes(challenge, encodeToB64));
+    return challengeResponse(
+      this.connection,
+      () => this.fill().then(() => !this.closed),
+      this.report,
+    );
   }
 
   protected createSession(): Session {
@@ -223,8 +221,10 @@ export class SMTP extends BuiltinCommands implements ServerContext {
   private dispatch(event: SmtpEvent): Promise<unknown> | undefined {
     const conn = this.connection;
     // A command line or a whole body was taken: the next wait for the client starts afresh.
-    if (event.type !== "bodyChunk") this.deadline.settle();
-    if (this.options.logger && event.type !== "bodyChunk") this.log("debug", describeEvent(event));
+    if (event.type !== "bodyChunk") {
+      this.deadline.settle();
+      this.report?.event(event);
+    }
     switch (event.type) {
       case "proxyHeader":
       case "xclient":
@@ -290,6 +290,7 @@ export class SMTP extends BuiltinCommands implements ServerContext {
             connection: conn,
             mechanisms: this.tables.mechanisms,
             logError: this.logError,
+            verdict: this.report?.auth,
           },
           event.mechanism,
           event.initialResponse,
@@ -334,6 +335,7 @@ export class SMTP extends BuiltinCommands implements ServerContext {
   }
 
   private sent(code: number): number {
+    this.report?.answered(code);
     if (this.draining && !this.connection.inTransaction && this.body === null) this.abort();
     return code;
   }
@@ -354,7 +356,7 @@ export class SMTP extends BuiltinCommands implements ServerContext {
       transport: this.transport,
       trust: this.tables.trust,
       isClosed: () => this.closed,
-      log: (message) => this.log("info", message),
+      log: (message) => this.report?.log("info", message),
       logError: this.logError,
     });
     this.pendingRead = greeting.pendingRead;
@@ -421,6 +423,7 @@ export class SMTP extends BuiltinCommands implements ServerContext {
       accepted = outcome.error === null && outcome.value !== false;
     }
     this.connection.tlsEstablished({ accepted });
+    this.report?.tls();
     this.offerMechanisms();
   }
 
@@ -457,7 +460,7 @@ export class SMTP extends BuiltinCommands implements ServerContext {
   private async fill(): Promise<void> {
     const out = this.startWait();
     if (out.length > 0) {
-      if (this.options.logger) logSent(this.options.logger, this.transport.peer, out);
+      this.report?.sent(out);
       await this.transport.write(out);
     }
     this.endWait(await this.transport.read());
@@ -473,6 +476,7 @@ export class SMTP extends BuiltinCommands implements ServerContext {
   /** The wait ended with `data` (`null` at end of input). */
   private endWait(data: Uint8Array | null): void {
     this.deadline.received(data?.length ?? 0, this.options);
+    if (data) this.report?.received(data.length);
     if (!this.closed) this.connection.receiveData(data ?? EMPTY);
   }
 
@@ -480,9 +484,10 @@ export class SMTP extends BuiltinCommands implements ServerContext {
     if (this.closed) return;
     // aiosmtpd closed silently; a client deserves to know why (README: From aiosmtpd). No greeting yet: silent.
     this.closeReason ??= "timeout";
-    if (this.connection.phase === "proxy") this.connection.closeConnection();
+    const silent = this.connection.phase === "proxy";
+    if (silent) this.connection.closeConnection();
     else this.connection.closeConnection(hostReply(REPLIES.timeout, this.hostname));
-    this.log("info", "timeout");
+    this.report?.timeout(silent ? null : REPLIES.timeout.code);
     this.closeSoon();
   }
 
@@ -496,14 +501,10 @@ export class SMTP extends BuiltinCommands implements ServerContext {
       .catch(() => undefined);
   }
 
-  private log(level: LogLevel, message: string): void {
-    if (this.options.logger) logLine(this.options.logger, this.transport?.peer, level, message);
-  }
-
   private async flush(): Promise<void> {
     const data = this.connection?.dataToSend();
     if (data && data.length > 0) {
-      if (this.options.logger) logSent(this.options.logger, this.transport.peer, data);
+      this.report?.sent(data);
       await this.transport.write(data);
     }
   }

@@ -1,0 +1,46 @@
+// smtpkit as in smtpkit.mjs (streaming sink, 32 MiB limit) with an observer, for the
+// observability scenario (src/observe.mjs): SMTPKIT_OBSERVE says which, a comma-separated list of
+//   logs       JSON lines at info level (pino), to /dev/null through pino's buffered destination
+//   logs-sync  the same with a write per line (what the CLI does: --log-format json)
+//   metrics    the prom-client counters and histograms (promMetrics(), global registry)
+// The -observed variants are thin files that set it and import this one.
+import { serve } from "@smtpkit/node";
+import { observe, promMetrics } from "@smtpkit/observability";
+import { pino } from "pino";
+import { counters, ready, SIZE_LIMIT } from "./common.mjs";
+
+const handler = {
+  async handleDATAStream(_server, _session, envelope, body) {
+    let bytes = 0;
+    for await (const chunk of body) bytes += chunk.byteLength;
+    counters.messages++;
+    counters.bytes += bytes;
+    counters.recipients += envelope.rcptTos.length;
+    return undefined;
+  },
+};
+
+export async function start(what) {
+  const parts = new Set(what.split(","));
+  const logger =
+    parts.has("logs") || parts.has("logs-sync")
+      ? pino(
+          { level: "info" },
+          pino.destination({ dest: "/dev/null", sync: parts.has("logs-sync") }),
+        )
+      : undefined;
+  const observer = observe({
+    ...(logger && { logger }),
+    ...(parts.has("metrics") && { metrics: promMetrics() }),
+    channels: false,
+  });
+  const server = await serve(handler, {
+    host: "127.0.0.1",
+    port: 0,
+    hostname: "bench.smtpkit.example",
+    dataSizeLimit: SIZE_LIMIT,
+    maxConnections: 10_000,
+    observer,
+  });
+  ready(server.port);
+}
