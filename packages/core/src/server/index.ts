@@ -52,6 +52,7 @@ export {
   DEFAULT_MIN_TLS_VERSION,
   normalizeServername,
   type SniOptions,
+  TLS_VERSION_NUMBERS,
   type TlsVersion,
 } from "./tls-config.js";
 export type { ConnectionHandler, PeerAddress, SmtpTransport, TlsInfo } from "./transport.js";

@@ -11,6 +11,12 @@ export const DEFAULT_MIN_TLS_VERSION = "TLSv1.2";
 
 export type TlsVersion = "TLSv1.2" | "TLSv1.3";
 
+/** The protocol numbers of the TLS versions (what BoringSSL and Bun take as `minVersion`). */
+export const TLS_VERSION_NUMBERS: Readonly<Record<TlsVersion, number>> = {
+  "TLSv1.2": 0x0303,
+  "TLSv1.3": 0x0304,
+};
+
 /**
  * The part of an adapter's TLS options that picks certificates. Without `default`, the top-level
  * keys (`key`, `cert`...) are the default certificate. Each `sni` entry, and `default`, is laid
