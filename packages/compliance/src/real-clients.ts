@@ -135,7 +135,12 @@ export async function makeCertificate(
 export async function presentedCertificate(
   runtime: ComplianceRuntime,
   port: number,
-  options: { readonly starttls: boolean; readonly servername?: string },
+  options: {
+    readonly starttls: boolean;
+    readonly servername?: string;
+    /** More s_client arguments (`-tls1_2`). */
+    readonly args?: readonly string[];
+  },
 ): Promise<string> {
   const result = await runtime.exec("openssl", [
     "s_client",
@@ -143,6 +148,7 @@ export async function presentedCertificate(
     `127.0.0.1:${port}`,
     ...(options.starttls ? ["-starttls", "smtp"] : []),
     ...(options.servername === undefined ? ["-noservername"] : ["-servername", options.servername]),
+    ...(options.args ?? []),
   ]);
   const subject = /^subject=.*?CN\s*=\s*([^,/\n]+)/m.exec(result.stdout);
   if (!subject?.[1]) {

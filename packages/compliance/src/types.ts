@@ -8,7 +8,7 @@ export interface PemKeyPair {
 
 /** One certificate, or a certificate per host name (SNI, `*.domain` wildcards) and a default. */
 export type ComplianceTls =
-  | PemKeyPair
+  | (PemKeyPair & { readonly minVersion?: "TLSv1.2" | "TLSv1.3" })
   | { readonly default: PemKeyPair; readonly sni?: Readonly<Record<string, PemKeyPair>> };
 
 /** The part of `serve()`'s options the suite uses: the SMTP options plus the shared adapter keys. */

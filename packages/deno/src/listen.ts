@@ -110,7 +110,10 @@ export class SmtpServer
         else {
           // SMTPS: the same handshake as STARTTLS, from the first byte.
           const { socket, handshake } = plain.secure();
-          this.accept(socket, handshake.then((info) => ({ ...info, implicit: true })));
+          this.accept(
+            socket,
+            handshake.then((info) => ({ ...info, implicit: true })),
+          );
         }
       } catch (error) {
         if (stopped() || error instanceof Deno.errors.BadResource) return;

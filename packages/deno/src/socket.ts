@@ -161,12 +161,15 @@ export class DenoSocket implements RawSocket {
         callback(error);
       },
     });
-    const secure = new TLSSocket(this.#tls as unknown as Socket, {
-      isServer: true,
-      secureContext: options.secureContext as NodeSecureContext,
-      ...(options.alpnProtocols ? { ALPNProtocols: options.alpnProtocols } : {}),
-      ...(options.SNICallback ? { SNICallback: options.SNICallback } : {}),
-    } as ConstructorParameters<typeof TLSSocket>[1]);
+    const secure = new TLSSocket(
+      this.#tls as unknown as Socket,
+      {
+        isServer: true,
+        secureContext: options.secureContext as NodeSecureContext,
+        ...(options.alpnProtocols ? { ALPNProtocols: options.alpnProtocols } : {}),
+        ...(options.SNICallback ? { SNICallback: options.SNICallback } : {}),
+      } as ConstructorParameters<typeof TLSSocket>[1],
+    );
     const socket: RawSocket = {
       peer: this.peer,
       local: this.local,

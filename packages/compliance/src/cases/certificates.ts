@@ -108,6 +108,24 @@ export function addCertificateCases(kit: CaseKit): void {
   );
 
   add(
+    "tls.minVersion TLSv1.3: a TLS 1.2 client gets no handshake, a TLS 1.3 one does",
+    60_000,
+    async () => {
+      const all = await certificates();
+      const tls = { ...pair(all, NEW), minVersion: "TLSv1.3" as const };
+      await withServer({}, { tls }, async ({ server }) => {
+        const seen = (version: string) =>
+          presentedCertificate(runtime, server.port, { starttls: true, args: [version] }).then(
+            (name) => name,
+            () => "(no handshake)",
+          );
+        equal(await seen("-tls1_2"), "(no handshake)", "TLS 1.2 client");
+        equal(await seen("-tls1_3"), NEW, "TLS 1.3 client");
+      });
+    },
+  );
+
+  add(
     "SNI: a certificate per host name, *.domain wildcards, the default otherwise; session.ssl.servername",
     60_000,
     async () => {
