@@ -10,6 +10,7 @@ import { createRequire } from "node:module";
 import { hostname as machineHostname } from "node:os";
 import type { Handler } from "@smtpkit/core/server";
 import { type SmtpServer, serve, WorkerSupervisor } from "@smtpkit/node";
+import { watchCertificates } from "./certificate-watch.js";
 import { loadHandler } from "./load-handler.js";
 import { createLogger } from "./log.js";
 import {
@@ -116,6 +117,10 @@ async function main(argv: readonly string[]): Promise<void> {
 
   const bound = options.path ?? hostPort(options.host === "" ? "*" : options.host, server.port);
   log.info(`Server is listening on ${bound}`);
+  const certificates = watchCertificates(server, options, {
+    info: (message) => process.stderr.write(`${PROGRAM}: ${message}\n`),
+    error: (message) => process.stderr.write(`${PROGRAM}: error: ${message}\n`),
+  });
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -124,6 +129,7 @@ async function main(argv: readonly string[]): Promise<void> {
       process.exit(1);
     }
     stopping = true;
+    certificates?.close();
     log.info(`${signal}: closing the server`);
     server.close().then(
       () => {
@@ -146,6 +152,7 @@ async function main(argv: readonly string[]): Promise<void> {
     process.on("disconnect", () => stop("SIGTERM"));
   } else {
     process.on("SIGINT", stop);
+    if (certificates) process.on("SIGHUP", () => certificates.reload("SIGHUP"));
   }
   // Only now: the line tells scripts the server is up, so a signal sent on seeing it must find
   // the handlers installed (stderr to a pipe is written synchronously).
