@@ -54,16 +54,16 @@ function sniPattern(pattern: string): string {
  * minus its first label (`*.example.com` matches `mx.example.com`, not `example.com` nor
  * `a.mx.example.com`, as RFC 6125 §6.4.3), then the default.
  */
-export class CertificateMap<Context> {
+export class CertificateMap<Options extends object, Context> {
   readonly default: Context;
   readonly #byName: ReadonlyMap<string, Context>;
 
   /** Builds every context first: throws (naming the entry) if any key or certificate is bad. */
-  constructor(options: object & SniOptions<object>, build: (entry: object) => Context) {
+  constructor(options: Options & SniOptions<object>, build: (entry: Options) => Context) {
     const { default: fallback, sni, ...common } = options;
     const entry = (what: string, own: object | undefined): Context => {
       try {
-        return build(own === undefined ? common : { ...common, ...own });
+        return build((own === undefined ? common : { ...common, ...own }) as Options);
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
         throw new TypeError(`${what}: ${reason}`, { cause: error });
@@ -101,12 +101,12 @@ export class CertificateMap<Context> {
  */
 export class CurrentCertificates<Options extends object, Context> {
   #options: Options;
-  #map: CertificateMap<Context>;
+  #map: CertificateMap<Options, Context>;
   readonly #build: (entry: Options) => Context;
 
   constructor(options: Options & SniOptions<object>, build: (entry: Options) => Context) {
     this.#build = build;
-    this.#map = new CertificateMap(options, build as (entry: object) => Context);
+    this.#map = new CertificateMap(options, build);
     this.#options = options;
   }
 
@@ -129,7 +129,7 @@ export class CurrentCertificates<Options extends object, Context> {
 
   /** Swaps in new options for the handshakes from now on; throws, changing nothing, if bad. */
   replace(options: Options & SniOptions<object>): void {
-    this.#map = new CertificateMap(options, this.#build as (entry: object) => Context);
+    this.#map = new CertificateMap(options, this.#build);
     this.#options = options;
   }
 }
