@@ -132,23 +132,25 @@ export class CertificateWatch<Pair> {
 /**
  * Watches the files of the certificate the server uses (`--smtpscert` if given, else
  * `--tlscert`), checked as at start-up, and hands every good new pair to `server.setTls()`.
- * `null` without TLS.
+ * `serving` is what the server started with. `null` without TLS.
  */
 export function watchCertificates(
   server: { setTls(tls: TlsFiles): void },
   options: CliOptions,
+  serving: { readonly tls?: TlsFiles | undefined; readonly smtps?: TlsFiles | undefined },
   report: CertificateWatchOptions<TlsFiles>["report"],
 ): CertificateWatch<TlsFiles> | null {
   const prefix = options.smtps ? "smtps" : "tls";
   const files = options[prefix];
-  if (!files) return null;
+  const current = serving[prefix]; // read before privileges were dropped
+  if (!files || !current) return null;
   const load = (): TlsFiles => ({
     ...loadTlsPair(prefix, files, (path) => readFileSync(path)),
     ...options.tlsSettings,
   });
   const watcher = new CertificateWatch(
     { files, load, apply: (pair) => server.setTls(pair), report },
-    load(),
+    current,
   );
   return watcher.start();
 }

@@ -117,7 +117,7 @@ async function main(argv: readonly string[]): Promise<void> {
 
   const bound = options.path ?? hostPort(options.host === "" ? "*" : options.host, server.port);
   log.info(`Server is listening on ${bound}`);
-  const certificates = watchCertificates(server, options, {
+  const certificates = watchCertificates(server, options, serveOptions, {
     info: (message) => process.stderr.write(`${PROGRAM}: ${message}\n`),
     error: (message) => process.stderr.write(`${PROGRAM}: error: ${message}\n`),
   });
