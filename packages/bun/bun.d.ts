@@ -10,6 +10,9 @@ declare namespace Bun {
     requestCert?: boolean;
     rejectUnauthorized?: boolean;
     ALPNProtocols?: string | string[];
+    /** 0x0303 TLS 1.2, 0x0304 TLS 1.3. */
+    minVersion?: number;
+    ciphers?: string;
   }
   interface Socket<Data = unknown> {
     data: Data;
@@ -69,4 +72,10 @@ declare namespace Bun {
 
 declare module "bun:test" {
   export function test(name: string, fn: () => Promise<void> | void, timeout?: number): void;
+  interface Matchers {
+    toThrow(pattern?: RegExp): void;
+    toBe(expected: unknown): void;
+    readonly rejects: { toThrow(pattern?: RegExp): Promise<void> };
+  }
+  export function expect(value: unknown): Matchers;
 }

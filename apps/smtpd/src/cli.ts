@@ -12,6 +12,7 @@ import type { Handler } from "@smtpkit/core/server";
 import { type SmtpServer, serve } from "@smtpkit/node";
 import { type MetricsServer, serveMetrics } from "@smtpkit/observability";
 import { WorkerSupervisor } from "@smtpkit/workers";
+import { watchCertificates } from "./certificate-watch.js";
 import { loadHandler } from "./load-handler.js";
 import { cliObservation } from "./observe.js";
 import {
@@ -133,6 +134,10 @@ async function main(argv: readonly string[]): Promise<void> {
 
   const bound = options.path ?? hostPort(options.host === "" ? "*" : options.host, server.port);
   log.info(`Server is listening on ${bound}`);
+  const certificates = watchCertificates(server, options, serveOptions, {
+    info: (message) => process.stderr.write(`${PROGRAM}: ${message}\n`),
+    error: (message) => process.stderr.write(`${PROGRAM}: error: ${message}\n`),
+  });
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -141,6 +146,7 @@ async function main(argv: readonly string[]): Promise<void> {
       process.exit(1);
     }
     stopping = true;
+    certificates?.close();
     log.info(`${signal}: closing the server`);
     Promise.all([server.close(), metrics?.close()]).then(
       () => {
@@ -163,6 +169,7 @@ async function main(argv: readonly string[]): Promise<void> {
     process.on("disconnect", () => stop("SIGTERM"));
   } else {
     process.on("SIGINT", stop);
+    if (certificates) process.on("SIGHUP", () => certificates.reload("SIGHUP"));
   }
   // Only now: the line tells scripts the server is up, so a signal sent on seeing it must find
   // the handlers installed (stderr to a pipe is written synchronously).

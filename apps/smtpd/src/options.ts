@@ -49,6 +49,8 @@ export interface CliOptions {
   readonly requireTls: boolean;
   /** Implicit-TLS (SMTPS) certificate and key paths (both or neither). */
   readonly smtps: { readonly cert: string; readonly key: string } | null;
+  /** `--tls-min-version`, `--tls-ciphers`: for STARTTLS and SMTPS alike. */
+  readonly tlsSettings?: TlsSettings;
   readonly lmtp: boolean;
   readonly hostname: string | null;
   readonly ident: string | null;
@@ -124,6 +126,8 @@ interface RawOptions {
   smtpskey?: string;
   tlscert?: string;
   tlskey?: string;
+  tlsMinVersion?: string;
+  tlsCiphers?: string;
   requiretls: boolean;
   lmtp?: boolean;
   hostname?: string;
@@ -203,6 +207,13 @@ export function buildProgram(
     .option("--smtpskey <KEYFILE>", "key file for SMTPS (implicit TLS); needs --smtpscert")
     .option("--tlscert <CERTFILE>", "certificate file for STARTTLS; needs --tlskey")
     .option("--tlskey <KEYFILE>", "key file for STARTTLS; needs --tlscert")
+    .addOption(
+      new Option(
+        "--tls-min-version <VERSION>",
+        "oldest TLS version accepted (default: TLSv1.2)",
+      ).choices(TLS_VERSIONS),
+    )
+    .option("--tls-ciphers <LIST>", "TLS 1.2 cipher suites, in OpenSSL's cipher list format")
     .option(
       "--no-requiretls",
       "do not require STARTTLS before mail transactions (by default it is required when --tlscert is given); needs --tlscert",
@@ -401,6 +412,27 @@ function authMechanisms(list: string | undefined): string[] | null {
   return names;
 }
 
+const TLS_VERSIONS = ["TLSv1.2", "TLSv1.3"] as const;
+
+/** What `--tls-min-version` and `--tls-ciphers` set on every certificate. */
+export interface TlsSettings {
+  readonly minVersion?: (typeof TLS_VERSIONS)[number];
+  readonly ciphers?: string;
+}
+
+function tlsSettings(raw: RawOptions, withTls: boolean): { tlsSettings?: TlsSettings } {
+  const { tlsMinVersion: minVersion, tlsCiphers: ciphers } = raw;
+  if (minVersion === undefined && ciphers === undefined) return {};
+  const flag = minVersion !== undefined ? "--tls-min-version" : "--tls-ciphers";
+  if (!withTls) throw new CliUsageError(`argument ${flag}: needs --tlscert or --smtpscert`);
+  return {
+    tlsSettings: {
+      ...(minVersion !== undefined && { minVersion: minVersion as (typeof TLS_VERSIONS)[number] }),
+      ...(ciphers !== undefined && { ciphers }),
+    },
+  };
+}
+
 /** aiosmtpd's cert/key pairing and existence checks, in its order. */
 function certPair(
   prefix: "smtps" | "tls",
@@ -489,6 +521,7 @@ function validate(raw: RawOptions, classargs: string[], env: ParseEnvironment): 
     tls,
     requireTls: raw.requiretls,
     smtps,
+    ...tlsSettings(raw, tls !== null || smtps !== null),
     lmtp: raw.lmtp === true,
     hostname: raw.hostname ?? null,
     ident: raw.ident ?? null,
@@ -566,7 +599,7 @@ export function parseArgs(argv: readonly string[], env: ParseEnvironment): Parse
 }
 
 /** The TLS material `serve()` takes (`tls.SecureContextOptions` subset). */
-export interface TlsFiles {
+export interface TlsFiles extends TlsSettings {
   readonly cert: string | Buffer;
   readonly key: string | Buffer;
 }
@@ -608,8 +641,11 @@ export function toServeOptions(
   readFile: (path: string) => string | Buffer,
   defaults: { readonly hostname?: string } = {},
 ): CliServeOptions {
-  const tls = options.tls ? loadTlsPair("tls", options.tls, readFile) : undefined;
-  const smtps = options.smtps ? loadTlsPair("smtps", options.smtps, readFile) : undefined;
+  const settings = options.tlsSettings;
+  const load = (prefix: "smtps" | "tls", files: CliOptions["tls"]): TlsFiles | undefined =>
+    files ? { ...loadTlsPair(prefix, files, readFile), ...settings } : undefined;
+  const tls = load("tls", options.tls);
+  const smtps = load("smtps", options.smtps);
   const hostname = options.hostname ?? defaults.hostname;
   return {
     // "" is every interface (Python's create_server(host="")): "::" is dual-stack where IPv6

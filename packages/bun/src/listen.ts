@@ -1,9 +1,14 @@
 import { hostname } from "node:os";
+import { createSecureContext } from "node:tls";
 import {
+  DEFAULT_MIN_TLS_VERSION,
   type Handler,
   type ListenOptions,
   type RawListener,
   SmtpListener,
+  type SniOptions,
+  TLS_VERSION_NUMBERS,
+  type TlsVersion,
 } from "@smtpkit/core/server";
 import {
   type BunSocket,
@@ -15,38 +20,70 @@ import {
 
 export type { SmtpClass } from "@smtpkit/core/server";
 
-/** Bun's TLS options (PEM `key` and `cert` at least) plus the handshake timeout (ms). */
-export interface TlsServerOptions extends Bun.TLSOptions {
-  readonly key: string | string[];
-  readonly cert: string | string[];
+/**
+ * Bun's TLS options (PEM `key` and `cert` at least, or `default`), the oldest TLS version
+ * (default TLS 1.2), the handshake timeout (ms). `sni` is refused: `Bun.listen` and
+ * `socket.upgradeTLS` take one certificate (an array of them throws) and no SNI callback.
+ */
+export interface TlsServerOptions
+  extends Omit<Bun.TLSOptions, "minVersion">,
+    SniOptions<Bun.TLSOptions> {
+  readonly minVersion?: TlsVersion;
   readonly handshakeTimeout?: number;
 }
 
 /** The options every adapter takes (core's `ListenOptions`), with this runtime's TLS settings. */
 export type ServeOptions = ListenOptions<TlsServerOptions>;
 
-/** Bun's own TLS options: ours without `handshakeTimeout`. */
-function bunTls({ handshakeTimeout: _, ...tls }: TlsServerOptions): Bun.TLSOptions {
-  return tls;
+/**
+ * Bun's own TLS options: ours without `handshakeTimeout`, the version as Bun's number. Checked by
+ * building a node:tls context, which matches the key against the certificate (`upgradeTLS`
+ * would only fail at a client's handshake).
+ */
+function bunTls(entry: TlsServerOptions): Bun.TLSOptions {
+  const { handshakeTimeout: _, minVersion = DEFAULT_MIN_TLS_VERSION, ...tls } = entry;
+  const version = TLS_VERSION_NUMBERS[minVersion];
+  if (version === undefined) throw new TypeError(`unknown TLS version ${minVersion}`);
+  createSecureContext(tls);
+  return { ...tls, minVersion: version };
+}
+
+function oneCertificate(options: ServeOptions): ServeOptions {
+  for (const tls of [options.tls, options.smtps]) {
+    if (Object.keys(tls?.sni ?? {}).length > 0) {
+      throw new TypeError("Bun cannot pick a certificate per name (SNI): give one certificate");
+    }
+  }
+  return options;
 }
 
 /** An SMTP server on `Bun.listen`: @smtpkit/node's `SmtpServer` for Bun. */
-export class SmtpServer extends SmtpListener<TlsServerOptions> implements AsyncDisposable {
+export class SmtpServer
+  extends SmtpListener<TlsServerOptions, Bun.TLSOptions>
+  implements AsyncDisposable
+{
   /** Set by `listen()`. */
   listener: Bun.SocketListener | null = null;
   readonly #startTls: StartTlsOptions | undefined;
 
   constructor(handler: Handler, options: ServeOptions = {}) {
-    super(handler, options, hostname);
-    const tls = options.tls;
-    this.#startTls = tls && { tls: bunTls(tls), handshakeTimeout: tls.handshakeTimeout };
+    super(handler, oneCertificate(options), hostname, bunTls);
+    const current = this.certificates;
+    const handshakeTimeout = (options.smtps ?? options.tls)?.handshakeTimeout;
+    this.#startTls = current
+      ? {
+          get tls() {
+            return current.default; // read at each handshake: setTls() applies from then on
+          },
+          handshakeTimeout,
+        }
+      : undefined;
   }
 
   protected async bind(): Promise<RawListener> {
-    const { path, smtps, host = "127.0.0.1", port = 8025 } = this.options;
+    const { path, host = "127.0.0.1", port = 8025 } = this.options;
     const listener = Bun.listen<SocketData>({
       ...(path === undefined ? { hostname: host, port } : { unix: path }),
-      ...(smtps ? { tls: bunTls(smtps) } : {}),
       allowHalfOpen: true, // a client's FIN ends its input; our replies still go out
       socket: { ...socketHandlers, open: (socket) => this.#open(socket) },
     });
@@ -62,11 +99,14 @@ export class SmtpServer extends SmtpListener<TlsServerOptions> implements AsyncD
   }
 
   #open(socket: BunSocket): void {
-    if (!this.options.smtps)
-      return this.accept(bunSocket(socket, this.#startTls, this.options.path));
-    // A TLS listener's socket: the session starts once its handshake is done.
-    const raw = bunSocket(socket, undefined, this.options.path);
-    this.accept(raw, raw.secured(true));
+    const raw = bunSocket(socket, this.#startTls, this.options.path);
+    if (!this.options.smtps || !raw.startTls) return this.accept(raw);
+    // SMTPS: the STARTTLS upgrade from the first byte (a TLS listener's certificate is fixed).
+    const { socket: secure, handshake } = raw.startTls();
+    this.accept(
+      secure,
+      handshake.then((info) => ({ ...info, implicit: true })),
+    );
   }
 }
 

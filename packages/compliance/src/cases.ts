@@ -1,3 +1,4 @@
+import { addCertificateCases } from "./cases/certificates.js";
 import { addDialogCases } from "./cases/dialog.js";
 import { caseKit } from "./cases/kit.js";
 import { addSessionCases } from "./cases/sessions.js";
@@ -13,6 +14,7 @@ export function complianceCases(options: ComplianceOptions): ComplianceCase[] {
   const kit = caseKit(options);
   addDialogCases(kit);
   addTlsCases(kit);
+  addCertificateCases(kit);
   addSessionCases(kit);
   return kit.cases;
 }

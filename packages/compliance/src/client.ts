@@ -72,8 +72,8 @@ export class SmtpClient {
   }
 
   /** Client side of STARTTLS (call it after the 220 reply). */
-  async startTls(ca: string): Promise<void> {
-    this.#socket = await this.#socket.startTls({ servername: "localhost", ca });
+  async startTls(ca: string, servername = "localhost"): Promise<void> {
+    this.#socket = await this.#socket.startTls({ servername, ca });
   }
 
   close(): void {

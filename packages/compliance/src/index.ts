@@ -13,7 +13,7 @@
 export { ComplianceError } from "./assert.js";
 export { complianceCases } from "./cases.js";
 export { SmtpClient } from "./client.js";
-export { makeCertificate, nodemailer, smtplib } from "./real-clients.js";
+export { makeCertificate, nodemailer, presentedCertificate, smtplib } from "./real-clients.js";
 export type {
   ClientSocket,
   ComplianceCase,
@@ -21,6 +21,7 @@ export type {
   ComplianceRuntime,
   ComplianceServeOptions,
   ComplianceServer,
+  ComplianceTls,
   ExecResult,
   PemKeyPair,
   ServeFunction,

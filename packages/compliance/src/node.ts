@@ -69,9 +69,15 @@ export const nodeRuntime: ComplianceRuntime = {
     }),
   exec: (command, args) =>
     new Promise<ExecResult>((resolve) => {
-      execFile(command, [...args], { maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
-        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-      });
+      const child = execFile(
+        command,
+        [...args],
+        { maxBuffer: 16 * 1024 * 1024 },
+        (error, stdout, stderr) => {
+          const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
+          resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+        },
+      );
+      child.stdin?.end(); // no input, as on Deno and Bun (openssl s_client reads until EOF)
     }),
 };

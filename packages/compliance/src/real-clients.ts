@@ -92,7 +92,11 @@ export function smtplib(
  * openssl. It is an end-entity certificate (CA:FALSE), so every client can trust it directly:
  * rustls (Deno) refuses a CA certificate used as a server certificate.
  */
-export async function makeCertificate(runtime: ComplianceRuntime): Promise<PemKeyPair> {
+export async function makeCertificate(
+  runtime: ComplianceRuntime,
+  commonName = "localhost",
+): Promise<PemKeyPair> {
+  const names = commonName === "localhost" ? "" : `,DNS:${commonName}`;
   const result = await runtime.exec("openssl", [
     "req",
     "-x509",
@@ -106,9 +110,9 @@ export async function makeCertificate(runtime: ComplianceRuntime): Promise<PemKe
     "-days",
     "2",
     "-subj",
-    "/CN=localhost",
+    `/CN=${commonName}`,
     "-addext",
-    "subjectAltName=DNS:localhost,IP:127.0.0.1",
+    `subjectAltName=DNS:localhost,IP:127.0.0.1${names}`,
     "-addext",
     "basicConstraints=critical,CA:FALSE",
     "-addext",
@@ -122,4 +126,35 @@ export async function makeCertificate(runtime: ComplianceRuntime): Promise<PemKe
     throw new ComplianceError(`openssl failed (${result.code}): ${result.stderr}`);
   }
   return { key: key[0], cert: cert[0] };
+}
+
+/**
+ * The common name of the certificate the server presents, as openssl s_client sees it: after
+ * STARTTLS (`starttls`) or from the first byte, asking for `servername` (none: no SNI at all).
+ */
+export async function presentedCertificate(
+  runtime: ComplianceRuntime,
+  port: number,
+  options: {
+    readonly starttls: boolean;
+    readonly servername?: string;
+    /** More s_client arguments (`-tls1_2`). */
+    readonly args?: readonly string[];
+  },
+): Promise<string> {
+  const result = await runtime.exec("openssl", [
+    "s_client",
+    "-connect",
+    `127.0.0.1:${port}`,
+    ...(options.starttls ? ["-starttls", "smtp"] : []),
+    ...(options.servername === undefined ? ["-noservername"] : ["-servername", options.servername]),
+    ...(options.args ?? []),
+  ]);
+  const subject = /^subject=.*?CN\s*=\s*([^,/\n]+)/m.exec(result.stdout);
+  if (!subject?.[1]) {
+    throw new ComplianceError(
+      `openssl s_client saw no certificate (${result.code}): ${result.stderr}`,
+    );
+  }
+  return subject[1].trim();
 }

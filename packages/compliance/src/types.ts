@@ -6,14 +6,19 @@ export interface PemKeyPair {
   readonly cert: string;
 }
 
+/** One certificate, or a certificate per host name (SNI, `*.domain` wildcards) and a default. */
+export type ComplianceTls =
+  | (PemKeyPair & { readonly minVersion?: "TLSv1.2" | "TLSv1.3" })
+  | { readonly default: PemKeyPair; readonly sni?: Readonly<Record<string, PemKeyPair>> };
+
 /** The part of `serve()`'s options the suite uses: the SMTP options plus the shared adapter keys. */
 export interface ComplianceServeOptions extends SmtpOptions {
   readonly host?: string;
   readonly port?: number;
   /** Enables STARTTLS. */
-  readonly tls?: PemKeyPair;
+  readonly tls?: ComplianceTls;
   /** Implicit TLS (SMTPS). */
-  readonly smtps?: PemKeyPair;
+  readonly smtps?: ComplianceTls;
   readonly smtpClass?: new (handler: Handler, options: SmtpOptions) => SMTP;
   readonly maxConnections?: number;
   readonly closeTimeout?: number;
@@ -26,6 +31,8 @@ export interface ComplianceServer {
   /** Sessions open now. */
   readonly connections: number;
   close(options?: { timeout?: number }): Promise<void>;
+  /** New certificates for the handshakes from now on; throws (keeping the old) when bad. */
+  setTls(tls: ComplianceTls): void;
 }
 
 /** The adapter under test: `serve(handler, options)` of @smtpkit/node, @smtpkit/deno, @smtpkit/bun. */

@@ -1,46 +1,88 @@
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { createSecureContext } from "node:tls";
 import {
+  DEFAULT_MIN_TLS_VERSION,
   type Handler,
   type ListenOptions,
   type RawListener,
   SmtpListener,
-  type TlsInfo,
+  type SniOptions,
+  type TlsVersion,
 } from "@smtpkit/core/server";
-import { closeQuietly, DenoSocket, type StartTlsOptions } from "./socket.ts";
+import { closeQuietly, DenoSocket, type SecureContext, type StartTlsOptions } from "./socket.ts";
 
 export type { SmtpClass } from "@smtpkit/core/server";
 
-/** PEM key and certificate chain (what `Deno.listenTls` takes), ALPN, handshake timeout (ms). */
-export interface TlsServerOptions {
+/** One certificate: PEM key and chain. */
+export interface PemCertificate {
   readonly key: string;
   readonly cert: string;
+}
+
+/**
+ * PEM key and certificate chain (or `default` and a certificate per host name, `sni`), the oldest
+ * TLS version (default TLS 1.2), ALPN, handshake timeout (ms).
+ */
+export interface TlsServerOptions extends Partial<PemCertificate>, SniOptions<PemCertificate> {
+  readonly minVersion?: TlsVersion;
   readonly alpnProtocols?: string[];
   readonly handshakeTimeout?: number;
 }
-
 /** The options every adapter takes (core's `ListenOptions`), with this runtime's TLS settings. */
 export type ServeOptions = ListenOptions<TlsServerOptions>;
 
-/** An SMTP server on `Deno.listen` / `Deno.listenTls`: @smtpkit/node's `SmtpServer` for Deno. */
-export class SmtpServer extends SmtpListener<TlsServerOptions> implements AsyncDisposable {
+/**
+ * One certificate as a node:tls context. Deno's `createSecureContext` checks nothing, so the key
+ * is matched against the certificate here: a bad one fails `serve()` or `setTls()`, not clients.
+ */
+function denoContext(entry: TlsServerOptions): SecureContext {
+  const { key, cert, minVersion = DEFAULT_MIN_TLS_VERSION } = entry;
+  if (typeof key !== "string" || typeof cert !== "string") {
+    throw new TypeError("a PEM key and cert are required");
+  }
+  if ("ciphers" in entry) throw new TypeError("Deno's TLS (rustls) has no cipher setting");
+  if (!new X509Certificate(cert).checkPrivateKey(createPrivateKey(key))) {
+    throw new TypeError("the key does not belong to the certificate");
+  }
+  return createSecureContext({ key, cert, minVersion });
+}
+
+/**
+ * An SMTP server on `Deno.listen`: @smtpkit/node's `SmtpServer` for Deno. TLS, STARTTLS and
+ * SMTPS alike, runs in Deno's node:tls (`Deno.listenTls` can neither pick a certificate per
+ * name nor change it), so `setTls()` and `sni` work for both.
+ */
+export class SmtpServer
+  extends SmtpListener<TlsServerOptions, SecureContext>
+  implements AsyncDisposable
+{
   /** Set by `listen()`. */
   listener: Deno.Listener | null = null;
   readonly #startTls: StartTlsOptions | undefined;
 
   constructor(handler: Handler, options: ServeOptions = {}) {
-    super(handler, options, hostname);
-    const tls = options.tls;
-    this.#startTls = tls && { ...tls, secureContext: createSecureContext(tls) };
+    super(handler, options, hostname, denoContext);
+    const current = this.certificates;
+    this.#startTls = current
+      ? {
+          get secureContext() {
+            return current.default;
+          },
+          get alpnProtocols() {
+            return current.options.alpnProtocols;
+          },
+          handshakeTimeout: (options.smtps ?? options.tls)?.handshakeTimeout,
+          SNICallback: (servername, done) => done(null, current.select(servername)),
+        }
+      : undefined;
   }
 
   protected bind(): Promise<RawListener> {
-    const { path, smtps, host: hostname = "127.0.0.1", port = 8025 } = this.options;
+    const { path, host: hostname = "127.0.0.1", port = 8025 } = this.options;
     const listener =
       path !== undefined
         ? Deno.listen({ path, transport: "unix" })
-        : smtps
-          ? Deno.listenTls({ ...smtps, hostname, port })
-          : Deno.listen({ hostname, port });
+        : Deno.listen({ hostname, port });
     this.listener = listener;
     let stopped = false;
     const accepting = this.#acceptLoop(listener, () => stopped);
@@ -63,8 +105,16 @@ export class SmtpServer extends SmtpListener<TlsServerOptions> implements AsyncD
     for (;;) {
       try {
         const conn = await listener.accept();
-        if (!this.options.smtps) this.accept(new DenoSocket(conn, this.#startTls));
-        else this.accept(new DenoSocket(conn), implicitTls(conn as Deno.TlsConn));
+        const plain = new DenoSocket(conn, this.#startTls);
+        if (!this.options.smtps) this.accept(plain);
+        else {
+          // SMTPS: the same handshake as STARTTLS, from the first byte.
+          const { socket, handshake } = plain.secure();
+          this.accept(
+            socket,
+            handshake.then((info) => ({ ...info, implicit: true })),
+          );
+        }
       } catch (error) {
         if (stopped() || error instanceof Deno.errors.BadResource) return;
         this.options.onError?.(error as Error);
@@ -72,13 +122,6 @@ export class SmtpServer extends SmtpListener<TlsServerOptions> implements AsyncD
       }
     }
   }
-}
-
-/** Deno tells only the ALPN protocol of an accepted TLS connection. */
-async function implicitTls(conn: Deno.TlsConn): Promise<TlsInfo> {
-  const { alpnProtocol } = await conn.handshake();
-  const unknown = { protocol: null, cipher: null, servername: null, peerCertificate: null };
-  return { ...unknown, alpnProtocol, implicit: true, authorized: false };
 }
 
 /** The machine's name if `--allow-sys=hostname` is granted (never prompts), else "localhost". */

@@ -19,8 +19,12 @@ export type SecureContext = object;
 /** The server side of STARTTLS: a node:tls context, ALPN, handshake timeout (ms, default 120000). */
 export interface StartTlsOptions {
   readonly secureContext: SecureContext;
-  readonly alpnProtocols?: string[];
-  readonly handshakeTimeout?: number;
+  readonly alpnProtocols?: string[] | undefined;
+  readonly handshakeTimeout?: number | undefined;
+  /** The context for the name the client asks for (node:tls's `SNICallback`). */
+  readonly SNICallback?:
+    | ((servername: string, done: (error: Error | null, context?: SecureContext) => void) => void)
+    | undefined;
 }
 
 /**
@@ -64,6 +68,15 @@ export class DenoSocket implements RawSocket {
   listen(events: RawSocketEvents): void {
     this.#events = events;
     void this.#pump();
+  }
+
+  /** Implicit TLS: the server handshake right away, on the bytes read from the first one on. */
+  secure(): { socket: RawSocket; handshake: Promise<TlsInfo> } {
+    if (!this.startTls) throw new Error("no TLS options");
+    const upgrade = this.startTls();
+    const ignore = (): void => undefined;
+    this.listen({ data: ignore, end: ignore, drain: ignore, error: ignore, close: ignore });
+    return upgrade;
   }
 
   pause(): void {
@@ -148,11 +161,15 @@ export class DenoSocket implements RawSocket {
         callback(error);
       },
     });
-    const secure = new TLSSocket(this.#tls as unknown as Socket, {
-      isServer: true,
-      secureContext: options.secureContext as NodeSecureContext,
-      ...(options.alpnProtocols ? { ALPNProtocols: options.alpnProtocols } : {}),
-    });
+    const secure = new TLSSocket(
+      this.#tls as unknown as Socket,
+      {
+        isServer: true,
+        secureContext: options.secureContext as NodeSecureContext,
+        ...(options.alpnProtocols ? { ALPNProtocols: options.alpnProtocols } : {}),
+        ...(options.SNICallback ? { SNICallback: options.SNICallback } : {}),
+      } as ConstructorParameters<typeof TLSSocket>[1],
+    );
     const socket: RawSocket = {
       peer: this.peer,
       local: this.local,

@@ -2,6 +2,8 @@ import * as net from "node:net";
 import { hostname as osHostname } from "node:os";
 import * as tls from "node:tls";
 import {
+  CurrentCertificates,
+  DEFAULT_MIN_TLS_VERSION,
   type Handler,
   type ListenOptions,
   type RawListener,
@@ -9,22 +11,27 @@ import {
   type SmtpClass,
   SmtpListener,
   type SmtpOptions,
+  type SniOptions,
 } from "@smtpkit/core/server";
 import { NodeTransport, nodeSocket, type StartTlsOptions, tlsInfo } from "./socket.js";
 
 export type { SmtpClass } from "@smtpkit/core/server";
 
-/** TLS settings: what `tls.createSecureContext` takes plus the server-side handshake options. */
-export type TlsServerOptions = tls.SecureContextOptions & {
-  /** Ask clients for a certificate (`session.ssl.peerCertificate`). */
-  readonly requestCert?: boolean | undefined;
-  /** With `requestCert`: refuse clients whose certificate does not verify. Default true. */
-  readonly rejectUnauthorized?: boolean | undefined;
-  readonly ALPNProtocols?: tls.TlsOptions["ALPNProtocols"] | undefined;
-  readonly SNICallback?: tls.TlsOptions["SNICallback"] | undefined;
-  /** Milliseconds for the handshake. Default 120000. */
-  readonly handshakeTimeout?: number | undefined;
-};
+/**
+ * TLS settings: what `tls.createSecureContext` takes (`minVersion` defaults to TLS 1.2), a
+ * certificate per host name (`sni`, `default`), plus the server-side handshake options.
+ */
+export type TlsServerOptions = tls.SecureContextOptions &
+  SniOptions<tls.SecureContextOptions> & {
+    /** Ask clients for a certificate (`session.ssl.peerCertificate`). */
+    readonly requestCert?: boolean | undefined;
+    /** With `requestCert`: refuse clients whose certificate does not verify. Default true. */
+    readonly rejectUnauthorized?: boolean | undefined;
+    readonly ALPNProtocols?: tls.TlsOptions["ALPNProtocols"] | undefined;
+    readonly SNICallback?: tls.TlsOptions["SNICallback"] | undefined;
+    /** Milliseconds for the handshake. Default 120000. */
+    readonly handshakeTimeout?: number | undefined;
+  };
 
 /** Options of `handleSocket()`: the SMTP options plus what the Node side needs. */
 export interface HandleSocketOptions extends SmtpOptions {
@@ -54,17 +61,44 @@ export interface ServeOptions extends Omit<HandleSocketOptions, "signal"> {
   readonly onError?: ((error: Error) => void) | undefined;
 }
 
-const contexts = new WeakMap<object, tls.SecureContext>();
+/** One certificate of the SNI map: its context, and the options it was made from. */
+interface NodeCertificate {
+  readonly options: tls.SecureContextOptions;
+  readonly secureContext: tls.SecureContext;
+}
+type NodeCertificates = CurrentCertificates<TlsServerOptions, NodeCertificate>;
 
-function startTlsOptions(options: TlsServerOptions | undefined): StartTlsOptions | undefined {
-  if (!options) return undefined;
-  // One secure context per options object, not one per connection.
-  let secureContext = contexts.get(options);
-  if (!secureContext) {
-    secureContext = tls.createSecureContext(options);
-    contexts.set(options, secureContext);
-  }
-  return { ...options, secureContext };
+function nodeCertificate(entry: tls.SecureContextOptions): NodeCertificate {
+  const options = { minVersion: DEFAULT_MIN_TLS_VERSION, ...entry } as tls.SecureContextOptions;
+  return { options, secureContext: tls.createSecureContext(options) };
+}
+
+/** Handshake options that read the current certificates at each handshake (`setTls()`). */
+function startTlsOptions(current: NodeCertificates | null): StartTlsOptions | undefined {
+  if (!current) return undefined;
+  const options = () => current.options;
+  return {
+    get secureContext() {
+      return current.default.secureContext;
+    },
+    get requestCert() {
+      return options().requestCert;
+    },
+    get rejectUnauthorized() {
+      return options().rejectUnauthorized;
+    },
+    get ALPNProtocols() {
+      return options().ALPNProtocols;
+    },
+    get handshakeTimeout() {
+      return options().handshakeTimeout;
+    },
+    SNICallback: (servername, done) => {
+      const own = options().SNICallback;
+      if (own) own(servername, done);
+      else done(null, current.select(servername).secureContext);
+    },
+  };
 }
 
 /** What `handleSocket()` built for an options object, so its sockets share one pool. */
@@ -93,7 +127,9 @@ export function handleSocket(
       const { host: _h, port: _p, path: _u, smtps: _s, maxConnections: _m, ...pool } = rest;
       const hostname = pool.hostname ?? osHostname();
       const sessions = new SessionPool(handler, { ...pool, hostname });
-      shared = { handler, pool: sessions, startTls: startTlsOptions(options.tls) };
+      const tlsOptions = options.tls;
+      const current = tlsOptions ? new CurrentCertificates(tlsOptions, nodeCertificate) : null;
+      shared = { handler, pool: sessions, startTls: startTlsOptions(current) };
     } catch (error) {
       socket.destroy();
       return Promise.reject(error);
@@ -108,18 +144,24 @@ export function handleSocket(
  * An SMTP server on a TCP port or Unix socket, aiosmtpd's `Controller`: `createServer()` makes
  * it, `listen()` starts it, `close()` shuts it down gracefully.
  */
-export class SmtpServer extends SmtpListener<TlsServerOptions> implements AsyncDisposable {
+export class SmtpServer
+  extends SmtpListener<TlsServerOptions, NodeCertificate>
+  implements AsyncDisposable
+{
   /** The underlying `net.Server` (`tls.Server` with `smtps`). */
   readonly server: net.Server | tls.Server;
 
   constructor(handler: Handler, options: ServeOptions = {}) {
-    super(handler, options as ListenOptions<TlsServerOptions>, osHostname); // bad options throw
+    // Bad options throw, a bad certificate included.
+    super(handler, options as ListenOptions<TlsServerOptions>, osHostname, nodeCertificate);
     const { path, smtps } = options;
-    const startTls = startTlsOptions(options.tls);
+    const startTls = startTlsOptions(smtps ? null : this.certificates);
     const listening = { allowHalfOpen: true, noDelay: true };
-    if (smtps) {
-      // tls.Server builds its own context from the options (it ignores a `secureContext`).
-      const server = tls.createServer({ ...smtps, ...listening } as tls.TlsOptions);
+    if (smtps && this.certificates) {
+      // tls.Server builds its own default context from the options (it ignores `secureContext`).
+      const { SNICallback } = startTlsOptions(this.certificates) as StartTlsOptions;
+      const defaults = this.certificates.default.options;
+      const server = tls.createServer({ ...smtps, ...defaults, ...listening, SNICallback });
       server.on("secureConnection", (socket: tls.TLSSocket) =>
         this.accept(nodeSocket(socket, undefined, path), tlsInfo(socket, true, socket.authorized)),
       );
@@ -133,6 +175,13 @@ export class SmtpServer extends SmtpListener<TlsServerOptions> implements AsyncD
     this.server.on("error", (error: Error) => {
       if (this.listening) options.onError?.(error);
     });
+  }
+
+  /** The SMTPS listener's context for clients that send no name. */
+  protected override certificatesReplaced(): void {
+    if (this.server instanceof tls.Server && this.certificates) {
+      this.server.setSecureContext(this.certificates.default.options);
+    }
   }
 
   protected bind(): Promise<RawListener> {

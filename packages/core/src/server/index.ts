@@ -68,4 +68,13 @@ export {
   SocketTransport,
   type SocketTransportOptions,
 } from "./socket-transport.js";
+export {
+  CertificateMap,
+  CurrentCertificates,
+  DEFAULT_MIN_TLS_VERSION,
+  normalizeServername,
+  type SniOptions,
+  TLS_VERSION_NUMBERS,
+  type TlsVersion,
+} from "./tls-config.js";
 export type { ConnectionHandler, PeerAddress, SmtpTransport, TlsInfo } from "./transport.js";

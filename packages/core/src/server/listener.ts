@@ -1,6 +1,7 @@
 import type { Handler } from "./handler.js";
 import { type ListenOptions, SessionPool } from "./session-pool.js";
 import { type RawSocket, SocketTransport } from "./socket-transport.js";
+import { CurrentCertificates, type SniOptions } from "./tls-config.js";
 import type { TlsInfo } from "./transport.js";
 
 /** A runtime's listening socket, once bound: the small part an adapter writes. */
@@ -26,9 +27,11 @@ const DEFAULT_HANDSHAKE_TIMEOUT = 120_000;
  * the graceful `close()`, the address getters and the connection count, over a `SessionPool`.
  * A subclass binds the runtime's listener in `bind()` and hands each connection to `accept()`.
  */
-export abstract class SmtpListener<Tls extends ListenTlsOptions> {
+export abstract class SmtpListener<Tls extends ListenTlsOptions, Context = unknown> {
   readonly handler: Handler;
   protected readonly options: ListenOptions<Tls>;
+  /** The certificates of `smtps` (else `tls`) new handshakes get; `setTls()` swaps them. */
+  protected readonly certificates: CurrentCertificates<Tls, Context> | null;
   readonly #pool: SessionPool;
   #bound: RawListener | null = null;
   #binding: Promise<this> | null = null;
@@ -36,8 +39,16 @@ export abstract class SmtpListener<Tls extends ListenTlsOptions> {
   /** SMTPS connections still in their handshake: destroyed by `close()`. */
   readonly #handshakes = new Set<RawSocket>();
 
-  /** Throws when the options are bad (the SMTP class is constructed once to check). */
-  constructor(handler: Handler, options: ListenOptions<Tls>, defaultHostname: () => string) {
+  /**
+   * Throws when the options are bad (the SMTP class is constructed once to check, every
+   * certificate is built with `buildTls`: the runtime's context for one SNI entry).
+   */
+  constructor(
+    handler: Handler,
+    options: ListenOptions<Tls>,
+    defaultHostname: () => string,
+    buildTls?: (entry: Tls) => Context,
+  ) {
     if (options.path !== undefined && options.port !== undefined) {
       throw new TypeError("give either a port or a Unix socket path, not both");
     }
@@ -48,7 +59,24 @@ export abstract class SmtpListener<Tls extends ListenTlsOptions> {
       ...pool,
       hostname: pool.hostname ?? defaultHostname(),
     });
+    const tls = options.smtps ?? options.tls;
+    this.certificates =
+      tls && buildTls ? new CurrentCertificates(tls as Tls & SniOptions<object>, buildTls) : null;
   }
+
+  /**
+   * Replaces the certificates (and the options of `tls.sni` entries) for the STARTTLS or SMTPS
+   * handshakes from now on; open sessions keep theirs. Builds everything first: a bad key or
+   * certificate throws and the current ones stay.
+   */
+  setTls(tls: Tls): void {
+    if (!this.certificates) throw new Error("TLS is not configured: give serve() `tls` or `smtps`");
+    this.certificates.replace(tls as Tls & SniOptions<object>);
+    this.certificatesReplaced();
+  }
+
+  /** Called after `setTls()`: for a runtime whose TLS listener keeps a context of its own. */
+  protected certificatesReplaced(): void {}
 
   /** Binds the runtime's listener (host/port or path from `options`); rejects when it cannot. */
   protected abstract bind(): Promise<RawListener>;
