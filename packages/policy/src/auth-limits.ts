@@ -28,6 +28,10 @@ export interface AuthFailureLimitOptions extends Rate {
  * address over the limit is refused before it sends credentials (`handleAUTHAttempt`); every
  * failed verdict is counted (`handleAUTHResult`). A user over the limit gets `421 4.7.0` whatever
  * the password, success or failure alike, so the reply tells a guesser nothing.
+ *
+ * An exchange that ends without a verdict counts as a failure of the address: a SCRAM client
+ * learns that its proof was wrong from the server's `e=invalid-proof` challenge, and could
+ * otherwise cancel (`*`) or hang up before the verdict to guess for free.
  */
 export function authFailureLimits(
   context: PolicyContext,
@@ -41,6 +45,14 @@ export function authFailureLimits(
   const store = context.store;
   const addressOf = (session: Session) =>
     session.peer ? canonicalAddress(session.peer.address) : null;
+  /** Sessions (by id) whose AUTH exchange has begun and has no verdict yet. */
+  const pending = new Set<string>();
+  const countUnfinished = async (server: ServerContext, session: Session) => {
+    if (!pending.delete(session.id) || !byIp) return;
+    const address = addressOf(session);
+    if (address !== null)
+      await guarded(server, () => store.increment(`auth-fail:${address}`, windowMs));
+  };
 
   const userLocked = (server: ServerContext, login: string, count: number, resetMs: number) => {
     const retryAfter = retrySeconds(resetMs);
@@ -57,15 +69,19 @@ export function authFailureLimits(
 
   return {
     async handleAUTHAttempt(server: ServerContext, session: Session) {
+      await countUnfinished(server, session); // the previous exchange was cancelled
+      pending.add(session.id);
       if (!byIp) return undefined;
       const address = addressOf(session);
       if (address === null) return undefined;
       const failures = await guarded(server, () => store.get(`auth-fail:${address}`));
-      if (failures === STORE_FAILED)
-        return context.onStoreError === "refuse"
-          ? "454 4.7.0 Temporary authentication failure"
-          : undefined;
+      if (failures === STORE_FAILED) {
+        if (context.onStoreError !== "refuse") return undefined;
+        pending.delete(session.id);
+        return "454 4.7.0 Temporary authentication failure";
+      }
       if (failures.count < limit) return undefined;
+      pending.delete(session.id); // refused: no exchange to count
       const retryAfter = retrySeconds(failures.resetMs);
       const text = `Too many failed authentications from ${address} (at most ${limit} per ${describeWindow(windowMs)}), retry in ${retryAfter} s`;
       return refuse(context, server, {
@@ -84,6 +100,7 @@ export function authFailureLimits(
       _e: unknown,
       verdict: AuthVerdict,
     ) {
+      pending.delete(session.id);
       const login = byUser ? verdict.login : null;
       if (verdict.success) {
         if (login === null) return undefined;
@@ -105,6 +122,9 @@ export function authFailureLimits(
       if (login !== null && user && user !== STORE_FAILED && user.count > limit)
         return userLocked(server, login, user.count, user.resetMs);
       return undefined;
+    },
+    async handleCLOSE(server: ServerContext, session: Session) {
+      await countUnfinished(server, session); // the client left in the middle of an exchange
     },
   };
 }
