@@ -98,3 +98,18 @@ describe("concurrent connections per address", () => {
     for (const client of clients) expect(await client.reply()).toMatch(/^220 /);
   });
 });
+
+describe("the memory store's windows expire", () => {
+  it("a connection refused by the rate is served once the window has passed", async () => {
+    const server = await served.start(
+      compose(limits({ connections: { rate: { limit: 1, windowMs: 1000 } } }), new Sink()),
+    );
+    const first = await served.open(server);
+    expect(await first.reply()).toMatch(/^220 /);
+    const second = await served.open(server);
+    expect(await second.reply()).toMatch(/, retry in 1 s$/);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const third = await served.open(server);
+    expect(await third.reply()).toMatch(/^220 /);
+  });
+});
