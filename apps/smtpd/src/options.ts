@@ -18,6 +18,12 @@ import {
 import { parseCidrList } from "@smtpkit/core";
 import { pyStrRepr } from "@smtpkit/handlers";
 import { Command, CommanderError, Option } from "commander";
+import {
+  type PolicyFlags,
+  policyFlags,
+  policyOptions,
+  type RawPolicyFlags,
+} from "./policy-flags.js";
 
 export const PROGRAM = "smtpkit";
 export const DEFAULT_HOST = "localhost";
@@ -71,6 +77,8 @@ export interface CliOptions {
     readonly required: boolean;
     readonly requireTls: boolean;
   };
+  /** `--max-connections-per-ip`, `--rate-limit-*`, `--max-auth-failures`, `--redis`. */
+  readonly policy: PolicyFlags;
 }
 
 /** `run` with options, or `exit` after `--help`/`--version` or a usage error (code 2). */
@@ -101,7 +109,7 @@ export function formatUsageError(message: string): string {
   return `${PROGRAM}: error: ${message.replace(/\s*\n\s*/g, " ")}\n`;
 }
 
-interface RawOptions {
+interface RawOptions extends RawPolicyFlags {
   nosetuid?: boolean;
   class: string;
   size?: string;
@@ -239,6 +247,7 @@ export function buildProgram(
     .addHelpText("after", HANDLERS_HELP)
     .exitOverride()
     .configureOutput({ writeOut: out, writeErr: err, outputError: () => {} });
+  for (const option of policyOptions()) program.addOption(option);
   return program;
 }
 
@@ -438,6 +447,7 @@ function validate(raw: RawOptions, classargs: string[], env: ParseEnvironment): 
       required: raw.authRequired === true,
       requireTls: raw.authRequireTls,
     },
+    policy: policyFlags(raw),
   };
 }
 

@@ -62,6 +62,14 @@ describe("defaults (aiosmtpd's test_defaults, with smtpkit's true SIZE default)"
       maxConnections: null,
       workers: 1,
       auth: { file: null, mechanisms: null, required: false, requireTls: true },
+      policy: {
+        maxConnectionsPerIp: null,
+        connectionRate: null,
+        messageRate: null,
+        recipientRate: null,
+        authFailures: null,
+        redis: null,
+      },
     });
     expect(DEFAULT_SIZE).toBe(33554432);
   });
