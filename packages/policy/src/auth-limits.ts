@@ -1,8 +1,8 @@
 import type { AuthVerdict, Handler, ServerContext, Session } from "@smtpkit/core/server";
 import { canonicalAddress } from "./network-key.js";
 import {
+  attempt,
   describeWindow,
-  guarded,
   type PolicyContext,
   type Rate,
   refuse,
@@ -51,7 +51,7 @@ export function authFailureLimits(
     if (!pending.delete(session.id) || !byIp) return;
     const address = addressOf(session);
     if (address !== null)
-      await guarded(server, () => store.increment(`auth-fail:${address}`, windowMs));
+      await attempt(server, () => store.increment(`auth-fail:${address}`, windowMs));
   };
 
   const userLocked = (server: ServerContext, login: string, count: number, resetMs: number) => {
@@ -74,7 +74,7 @@ export function authFailureLimits(
       if (!byIp) return undefined;
       const address = addressOf(session);
       if (address === null) return undefined;
-      const failures = await guarded(server, () => store.get(`auth-fail:${address}`));
+      const failures = await attempt(server, () => store.get(`auth-fail:${address}`));
       if (failures === STORE_FAILED) {
         if (context.onStoreError !== "refuse") return undefined;
         pending.delete(session.id);
@@ -104,7 +104,7 @@ export function authFailureLimits(
       const login = byUser ? verdict.login : null;
       if (verdict.success) {
         if (login === null) return undefined;
-        const failures = await guarded(server, () => store.get(`auth-fail-user:${login}`));
+        const failures = await attempt(server, () => store.get(`auth-fail-user:${login}`));
         if (failures === STORE_FAILED || failures.count < limit) return undefined;
         return userLocked(server, login, failures.count, failures.resetMs);
       }
@@ -112,10 +112,10 @@ export function authFailureLimits(
       const counted = await Promise.all([
         address === null
           ? null
-          : guarded(server, () => store.increment(`auth-fail:${address}`, windowMs)),
+          : attempt(server, () => store.increment(`auth-fail:${address}`, windowMs)),
         login === null
           ? null
-          : guarded(server, () => store.increment(`auth-fail-user:${login}`, windowMs)),
+          : attempt(server, () => store.increment(`auth-fail-user:${login}`, windowMs)),
       ]);
       const user = counted[1];
       // Locked before this attempt: the same reply as a right password would get.

@@ -57,7 +57,10 @@ export function connectionLimits(context: PolicyContext, options: ConnectionLimi
     const leases: Lease[] = [];
     for (const { holder, keys } of held.values())
       for (const key of keys) leases.push({ key, holder });
-    store.renew(leases, leaseMs).catch(() => undefined); // a failed renewal is retried next time
+    // A failed renewal is tried again next time; the lease outlasts a few of them.
+    Promise.resolve()
+      .then(() => store.renew(leases, leaseMs))
+      .catch(() => undefined);
   };
   const track = (id: string, entry: { holder: string; keys: string[] }) => {
     held.set(id, entry);
@@ -82,56 +85,74 @@ export function connectionLimits(context: PolicyContext, options: ConnectionLimi
       ? `421 4.3.0 ${server.hostname} Service temporarily unavailable, try again later`
       : undefined;
 
+  /** Takes the connection's slots (per address, per network), or refuses it. */
+  const takeSlots = (server: ServerContext, session: Session, address: string) => {
+    const slots: Slot[] = [];
+    if (perIp !== undefined) slots.push({ key: `conn:${address}`, limit: perIp });
+    const network = perNetwork === undefined ? null : networkOf(address, ipv4Prefix, ipv6Prefix);
+    if (perNetwork !== undefined && network !== null)
+      slots.push({ key: `conn-net:${network}`, limit: perNetwork });
+    const holder = `${instance}:${session.id}`;
+    return guarded(
+      server,
+      () => store.acquire(holder, slots, leaseMs),
+      (taken): string | undefined => {
+        if (taken === STORE_FAILED) return tempFailure(server);
+        if (taken.acquired) {
+          track(session.id, { holder, keys: slots.map((slot) => slot.key) });
+          return undefined;
+        }
+        const byNetwork = taken.key.startsWith("conn-net:");
+        const subject = byNetwork ? (network as string) : address;
+        return refuse(context, server, {
+          limit: byNetwork ? "networkConnections" : "connections",
+          subject,
+          count: taken.count,
+          max: (byNetwork ? perNetwork : perIp) as number,
+          windowMs: null,
+          retryAfter: null,
+          reply: `421 4.7.0 ${server.hostname} Too many connections from ${subject}, try again later`,
+        });
+      },
+    );
+  };
+  const concurrency = perIp !== undefined || perNetwork !== undefined;
+
   return {
-    async handleCONNECT(server: ServerContext, session: Session) {
+    // Not async: with the memory store the whole check is synchronous (no promise per connection).
+    handleCONNECT(server: ServerContext, session: Session) {
       const address = session.peer ? canonicalAddress(session.peer.address) : null;
       if (address === null) return undefined; // a Unix socket: a local client
-      if (rate) {
-        const hit = await guarded(server, () =>
-          store.increment(`conn-rate:${address}`, rate.windowMs),
-        );
-        if (hit === STORE_FAILED) return tempFailure(server);
-        if (hit.count > rate.limit) {
-          const retryAfter = retrySeconds(hit.resetMs);
-          return refuse(context, server, {
-            limit: "connectionRate",
-            subject: address,
-            count: hit.count,
-            max: rate.limit,
-            windowMs: rate.windowMs,
-            retryAfter,
-            reply: `421 4.7.0 ${server.hostname} Too many connections from ${address}, retry in ${retryAfter} s`,
-          });
-        }
-      }
-      if (perIp === undefined && perNetwork === undefined) return undefined;
-      const slots: Slot[] = [];
-      if (perIp !== undefined) slots.push({ key: `conn:${address}`, limit: perIp });
-      const network = perNetwork === undefined ? null : networkOf(address, ipv4Prefix, ipv6Prefix);
-      if (perNetwork !== undefined && network !== null)
-        slots.push({ key: `conn-net:${network}`, limit: perNetwork });
-      const holder = `${instance}:${session.id}`;
-      const taken = await guarded(server, () => store.acquire(holder, slots, leaseMs));
-      if (taken === STORE_FAILED) return tempFailure(server);
-      if (taken.acquired) {
-        track(session.id, { holder, keys: slots.map((slot) => slot.key) });
-        return undefined;
-      }
-      const byNetwork = taken.key.startsWith("conn-net:");
-      const subject = byNetwork ? (network as string) : address;
-      return refuse(context, server, {
-        limit: byNetwork ? "networkConnections" : "connections",
-        subject,
-        count: taken.count,
-        max: (byNetwork ? perNetwork : perIp) as number,
-        windowMs: null,
-        retryAfter: null,
-        reply: `421 4.7.0 ${server.hostname} Too many connections from ${subject}, try again later`,
-      });
+      if (!rate) return concurrency ? takeSlots(server, session, address) : undefined;
+      return guarded(
+        server,
+        () => store.increment(`conn-rate:${address}`, rate.windowMs),
+        (hit) => {
+          if (hit === STORE_FAILED) return tempFailure(server);
+          if (hit.count > rate.limit) {
+            const retryAfter = retrySeconds(hit.resetMs);
+            return refuse(context, server, {
+              limit: "connectionRate",
+              subject: address,
+              count: hit.count,
+              max: rate.limit,
+              windowMs: rate.windowMs,
+              retryAfter,
+              reply: `421 4.7.0 ${server.hostname} Too many connections from ${address}, retry in ${retryAfter} s`,
+            });
+          }
+          return concurrency ? takeSlots(server, session, address) : undefined;
+        },
+      );
     },
-    async handleCLOSE(server: ServerContext, session: Session) {
+    handleCLOSE(server: ServerContext, session: Session) {
       const entry = untrack(session.id);
-      if (entry) await guarded(server, () => store.release(entry.holder, entry.keys));
+      if (!entry) return undefined;
+      return guarded(
+        server,
+        () => store.release(entry.holder, entry.keys),
+        () => undefined,
+      );
     },
   };
 }

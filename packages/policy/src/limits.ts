@@ -67,7 +67,7 @@ export function limits(options: LimitsOptions): Handler {
     checkRate("authFailures", authFailures);
     fragments.push(authFailureLimits(context, authFailures));
   }
-  const composed = compose(...fragments);
+  const composed = fragments.length === 1 ? (fragments[0] as Handler) : compose(...fragments);
   return options.exempt && options.exempt.length > 0
     ? exempting(parseCidrList(options.exempt), composed)
     : composed;

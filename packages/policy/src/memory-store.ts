@@ -19,7 +19,8 @@ interface Window {
 
 /**
  * The counters in this process's memory: limits per instance (or per worker with `--workers`).
- * Bounded: windows expire, leases lapse, at most `maxKeys` windows.
+ * Bounded: windows expire, leases lapse, at most `maxKeys` windows. Every method answers
+ * synchronously, so the limits cost no promise per command.
  */
 export class MemoryStore implements LimitStore {
   readonly #windows = new Map<string, Window>();
@@ -45,39 +46,19 @@ export class MemoryStore implements LimitStore {
     return { windows: this.#windows.size, slots: this.#slots.size };
   }
 
-  increment(key: string, windowMs: number): Promise<WindowCount> {
-    return Promise.resolve(this.incrementNow(key, windowMs));
-  }
-
-  get(key: string): Promise<WindowCount> {
-    return Promise.resolve(this.getNow(key));
-  }
-
-  acquire(holder: string, slots: readonly Slot[], leaseMs: number): Promise<Acquired> {
-    return Promise.resolve(this.acquireNow(holder, slots, leaseMs));
-  }
-
-  release(holder: string, keys: readonly string[]): Promise<void> {
-    this.releaseNow(holder, keys);
-    return Promise.resolve();
-  }
-
-  renew(leases: readonly Lease[], leaseMs: number): Promise<void> {
+  renew(leases: readonly Lease[], leaseMs: number): void {
     const expiresAt = this.#now() + leaseMs;
     for (const { key, holder } of leases) {
       const holders = this.#slots.get(key);
       if (holders?.has(holder)) holders.set(holder, expiresAt);
     }
-    return Promise.resolve();
   }
 
-  close(): Promise<void> {
+  close(): void {
     if (this.#timer) clearInterval(this.#timer);
-    return Promise.resolve();
   }
 
-  /** `increment()` without the promise. */
-  incrementNow(key: string, windowMs: number): WindowCount {
+  increment(key: string, windowMs: number): WindowCount {
     const now = this.#now();
     let window = this.#windows.get(key);
     if (window === undefined || window.expiresAt <= now) {
@@ -90,16 +71,14 @@ export class MemoryStore implements LimitStore {
     return { count: window.count, resetMs: window.expiresAt - now };
   }
 
-  /** `get()` without the promise. */
-  getNow(key: string): WindowCount {
+  get(key: string): WindowCount {
     const now = this.#now();
     const window = this.#windows.get(key);
     if (window === undefined || window.expiresAt <= now) return { count: 0, resetMs: 0 };
     return { count: window.count, resetMs: window.expiresAt - now };
   }
 
-  /** `acquire()` without the promise. */
-  acquireNow(holder: string, slots: readonly Slot[], leaseMs: number): Acquired {
+  acquire(holder: string, slots: readonly Slot[], leaseMs: number): Acquired {
     const now = this.#now();
     for (const { key, limit } of slots) {
       const holders = this.#slots.get(key);
@@ -119,8 +98,7 @@ export class MemoryStore implements LimitStore {
     return { acquired: true };
   }
 
-  /** `release()` without the promise. */
-  releaseNow(holder: string, keys: readonly string[]): void {
+  release(holder: string, keys: readonly string[]): void {
     for (const key of keys) {
       const holders = this.#slots.get(key);
       if (holders === undefined) continue;

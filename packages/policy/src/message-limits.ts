@@ -53,39 +53,42 @@ export function messageLimits(context: PolicyContext, options: MessageLimitOptio
   const perConnection =
     messages?.perConnection !== undefined || recipients?.perConnection !== undefined;
 
-  const rateCheck = async (
+  const rateCheck = (
     server: ServerContext,
     limit: LimitName,
     what: string,
     kind: string,
     rate: Rate,
-  ): Promise<string | undefined> => {
+  ): string | undefined | Promise<string | undefined> => {
     const subject = identity(server.session);
     if (subject === null) return undefined;
-    const hit = await guarded(server, () =>
-      store.increment(`${kind}-rate:${subject}`, rate.windowMs),
+    return guarded(
+      server,
+      () => store.increment(`${kind}-rate:${subject}`, rate.windowMs),
+      (hit) => {
+        if (hit === STORE_FAILED)
+          return context.onStoreError === "refuse"
+            ? "451 4.3.0 Temporary failure, try again later"
+            : undefined;
+        if (hit.count <= rate.limit) return undefined;
+        const retryAfter = retrySeconds(hit.resetMs);
+        return refuse(context, server, {
+          limit,
+          subject,
+          count: hit.count,
+          max: rate.limit,
+          windowMs: rate.windowMs,
+          retryAfter,
+          reply: `450 4.7.1 Too many ${what} from ${subject} (at most ${rate.limit} per ${describeWindow(rate.windowMs)}), retry in ${retryAfter} s`,
+        });
+      },
     );
-    if (hit === STORE_FAILED)
-      return context.onStoreError === "refuse"
-        ? "451 4.3.0 Temporary failure, try again later"
-        : undefined;
-    if (hit.count <= rate.limit) return undefined;
-    const retryAfter = retrySeconds(hit.resetMs);
-    return refuse(context, server, {
-      limit,
-      subject,
-      count: hit.count,
-      max: rate.limit,
-      windowMs: rate.windowMs,
-      retryAfter,
-      reply: `450 4.7.1 Too many ${what} from ${subject} (at most ${rate.limit} per ${describeWindow(rate.windowMs)}), retry in ${retryAfter} s`,
-    });
   };
 
   const fragment: Handler = {};
   if (messages) {
     const { perConnection: max, rate } = messages;
-    fragment.handleMAIL = async (server, session) => {
+    fragment.handleMAIL = (server, session) => {
       if (max !== undefined) {
         const entry = countsOf(session);
         entry.messages += 1;
@@ -105,7 +108,7 @@ export function messageLimits(context: PolicyContext, options: MessageLimitOptio
   }
   if (recipients) {
     const { perConnection: max, rate } = recipients;
-    fragment.handleRCPT = async (server, session) => {
+    fragment.handleRCPT = (server, session) => {
       if (max !== undefined) {
         const entry = countsOf(session);
         entry.recipients += 1;

@@ -7,6 +7,19 @@
 
 /** The canonical form of an IPv4 or IPv6 address; `null` for anything else (a Unix socket path). */
 export function canonicalAddress(text: string): string | null {
+  // Every hook asks again for the same few clients: remember the recent answers (bounded).
+  const known = RECENT.get(text);
+  if (known !== undefined) return known;
+  if (RECENT.size >= RECENT_MAX) RECENT.clear();
+  const canonical = parse(text);
+  RECENT.set(text, canonical);
+  return canonical;
+}
+
+const RECENT = new Map<string, string | null>();
+const RECENT_MAX = 4096;
+
+function parse(text: string): string | null {
   const v4 = parseIPv4(text);
   if (v4) return v4.join(".");
   const v6 = parseIPv6(text);

@@ -1,5 +1,5 @@
 import type { ServerContext, Session } from "@smtpkit/core/server";
-import type { LimitStore } from "./store.js";
+import type { Awaitable, LimitStore } from "./store.js";
 
 /** Which limit a client reached. */
 export type LimitName =
@@ -83,21 +83,43 @@ export function refuse(
 }
 
 /**
- * Runs a store operation; a failing store (Redis away, a timeout) is logged and gives `failed`,
- * so the caller lets the client through or refuses it for now, as configured.
+ * Runs a store operation and hands its result to `next`: at once when the store answered at once
+ * (the memory store: no promise), once it settles otherwise. A failing store (Redis away, a
+ * timeout) is logged and `next` gets `STORE_FAILED`, to let the client through or refuse it for
+ * now, as configured.
  */
-export async function guarded<T>(
+export function guarded<T, R>(
   server: ServerContext,
-  operation: () => Promise<T>,
-): Promise<T | typeof STORE_FAILED> {
+  operation: () => Awaitable<T>,
+  next: (value: T | typeof STORE_FAILED) => Awaitable<R>,
+): Awaitable<R> {
+  let value: Awaitable<T>;
   try {
-    return await operation();
+    value = operation();
   } catch (error) {
-    server.options.logger?.error(
-      `${peerText(server.session)} limit store failed: ${String((error as Error)?.message ?? error)}`,
-    );
-    return STORE_FAILED;
+    return next(storeFailed(server, error));
   }
+  if (!isPromise(value)) return next(value);
+  return value.then(next, (error: unknown) => next(storeFailed(server, error)));
+}
+
+/** `guarded()` as a promise, for the hooks that are not on every connection's path. */
+export function attempt<T>(
+  server: ServerContext,
+  operation: () => Awaitable<T>,
+): Promise<T | typeof STORE_FAILED> {
+  return Promise.resolve(guarded(server, operation, (value) => value));
+}
+
+function isPromise<T>(value: Awaitable<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === "function";
+}
+
+function storeFailed(server: ServerContext, error: unknown): typeof STORE_FAILED {
+  server.options.logger?.error(
+    `${peerText(server.session)} limit store failed: ${String((error as Error)?.message ?? error)}`,
+  );
+  return STORE_FAILED;
 }
 export const STORE_FAILED: unique symbol = Symbol("store failed");
 

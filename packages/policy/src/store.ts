@@ -27,24 +27,27 @@ export interface Lease {
   readonly holder: string;
 }
 
+/** A value, or a promise of it: the memory store answers at once, so the limits add no promise. */
+export type Awaitable<T> = T | Promise<T>;
+
 export interface LimitStore {
   /**
    * Counts one hit in `key`'s window: the window starts with its first hit and lasts `windowMs`,
    * so no hit is remembered longer than that.
    */
-  increment(key: string, windowMs: number): Promise<WindowCount>;
+  increment(key: string, windowMs: number): Awaitable<WindowCount>;
   /** The window's count without a hit (0 when it has expired or never began). */
-  get(key: string): Promise<WindowCount>;
+  get(key: string): Awaitable<WindowCount>;
   /**
    * Takes a slot in every one of `slots` for `holder`, or in none of them when one is full.
    * Each slot is a lease of `leaseMs`: unless renewed or released it lapses, so the slots of an
    * instance that died are freed without it.
    */
-  acquire(holder: string, slots: readonly Slot[], leaseMs: number): Promise<Acquired>;
+  acquire(holder: string, slots: readonly Slot[], leaseMs: number): Awaitable<Acquired>;
   /** Gives the holder's slots back (a slot not held is ignored). */
-  release(holder: string, keys: readonly string[]): Promise<void>;
+  release(holder: string, keys: readonly string[]): Awaitable<void>;
   /** Extends the leases still held by `leaseMs` from now. */
-  renew(leases: readonly Lease[], leaseMs: number): Promise<void>;
+  renew(leases: readonly Lease[], leaseMs: number): Awaitable<void>;
   /** Frees the store's resources (timers, connections). */
-  close(): Promise<void>;
+  close(): Awaitable<void>;
 }

@@ -32,15 +32,15 @@ describe("the concurrency slots (fast-check)", () => {
         for (const op of operations) {
           for (const [holder, expiresAt] of model) if (expiresAt <= now()) model.delete(holder);
           if (op.type === "acquire") {
-            const result = store.acquireNow(op.holder, [{ key: "k", limit: op.limit }], leaseMs);
+            const result = store.acquire(op.holder, [{ key: "k", limit: op.limit }], leaseMs);
             const mayTake = model.has(op.holder) || model.size < op.limit;
             expect(result.acquired).toBe(mayTake);
             if (mayTake) model.set(op.holder, now() + leaseMs);
           } else if (op.type === "release") {
-            store.releaseNow(op.holder, ["k"]);
+            store.release(op.holder, ["k"]);
             model.delete(op.holder);
           } else if (op.type === "renew") {
-            void store.renew([{ key: "k", holder: op.holder }], leaseMs);
+            store.renew([{ key: "k", holder: op.holder }], leaseMs);
             if (model.has(op.holder)) model.set(op.holder, now() + leaseMs);
           } else advance(op.ms);
           for (const [holder, expiresAt] of model) if (expiresAt <= now()) model.delete(holder);
@@ -68,8 +68,8 @@ describe("the concurrency slots (fast-check)", () => {
             { key: "net", limit: 2 },
           ];
           for (const step of steps) {
-            if (step.release) store.releaseNow(step.holder, ["ip", "net"]);
-            else store.acquireNow(step.holder, slots, 10_000);
+            if (step.release) store.release(step.holder, ["ip", "net"]);
+            else store.acquire(step.holder, slots, 10_000);
             expect(store.holders("net")).toBeLessThanOrEqual(2);
             // Every holder of "ip" holds "net" too: nothing was half taken.
             expect(store.holders("ip")).toBe(store.holders("net"));
@@ -97,14 +97,14 @@ describe("the window counter (fast-check)", () => {
               hits = 0;
             }
             hits++;
-            const { count, resetMs } = store.incrementNow("k", windowMs);
+            const { count, resetMs } = store.increment("k", windowMs);
             expect(count).toBe(hits);
             expect(resetMs).toBe(start + windowMs - now());
             expect(resetMs).toBeGreaterThan(0);
             expect(resetMs).toBeLessThanOrEqual(windowMs);
           }
           advance(windowMs);
-          expect(store.getNow("k")).toEqual({ count: 0, resetMs: 0 });
+          expect(store.get("k")).toEqual({ count: 0, resetMs: 0 });
         },
       ),
     );
@@ -115,7 +115,7 @@ describe("the window counter (fast-check)", () => {
       fc.property(fc.array(fc.string({ maxLength: 6 }), { maxLength: 300 }), (keys) => {
         const { store, advance } = clocked(50);
         for (const key of keys) {
-          store.incrementNow(key, 10_000);
+          store.increment(key, 10_000);
           advance(7);
           expect(store.size.windows).toBeLessThanOrEqual(50);
         }
