@@ -6,7 +6,8 @@
 //   P2: 20 sessions x many messages (smtp-source -d -s 20 -l 1024): the per-message cost
 //       (MAIL and RCPT rate hits).
 //
-// Each runs without the policy, with every limit on (limits high enough that nothing is refused)
+// Each runs without the policy, with a handler whose same hooks do nothing (what calling them
+// costs the server), with every limit on (limits high enough that nothing is refused)
 // in memory, and the same with --redis (a real redis-server; skipped when it is not installed).
 // Rounds interleave the variants; reported: the best msgs/s and the median server CPU per message
 // (the CLI process only; redis-server's own CPU is given apart).
@@ -79,9 +80,10 @@ function waitFor(child, pattern, what) {
 
 async function startCli(cliArgs) {
   const port = await freePort();
+  const handler = cliArgs[0] === "-c" ? [] : ["-c", "Sink"];
   const child = spawn(
     process.execPath,
-    [CLI, "-n", "-l", `127.0.0.1:${port}`, "-c", "Sink", ...cliArgs],
+    [CLI, "-n", "-l", `127.0.0.1:${port}`, ...handler, ...cliArgs],
     { stdio: ["ignore", "ignore", "pipe"] },
   );
   await waitFor(child, /listening on/, "the CLI");
@@ -184,6 +186,8 @@ if (!redis) console.log("Redis variant: skip: redis-server not installed (apt-ge
 
 const variants = [
   ["no policy", []],
+  // The same hooks doing nothing: the server's cost of calling them, apart from the policy's work.
+  ["empty hooks", ["-c", join(HERE, "servers/noop-hooks.mjs")]],
   ["limits, memory store", LIMITS],
   ...(redis ? [["limits, Redis store", [...LIMITS, "--redis", redis.url]]] : []),
 ];

@@ -47,10 +47,11 @@ export class MemoryStore implements LimitStore {
   }
 
   renew(leases: readonly Lease[], leaseMs: number): void {
-    const expiresAt = this.#now() + leaseMs;
+    const now = this.#now();
     for (const { key, holder } of leases) {
       const holders = this.#slots.get(key);
-      if (holders?.has(holder)) holders.set(holder, expiresAt);
+      // A lease that lapsed is gone, even if not swept yet.
+      if ((holders?.get(holder) ?? 0) > now) holders?.set(holder, now + leaseMs);
     }
   }
 
@@ -83,9 +84,10 @@ export class MemoryStore implements LimitStore {
     for (const { key, limit } of slots) {
       const holders = this.#slots.get(key);
       if (holders === undefined) continue;
+      if (holders.size < limit || (holders.get(holder) ?? 0) > now) continue;
+      // Full: only now is it worth dropping lapsed leases (a walk over at most `limit` holders).
       for (const [other, expiresAt] of holders) if (expiresAt <= now) holders.delete(other);
-      if (!holders.has(holder) && holders.size >= limit)
-        return { acquired: false, key, count: holders.size };
+      if (holders.size >= limit) return { acquired: false, key, count: holders.size };
     }
     for (const { key } of slots) {
       let holders = this.#slots.get(key);

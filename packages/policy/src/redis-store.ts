@@ -1,4 +1,5 @@
-import { Redis, type RedisOptions } from "ioredis";
+// Types only: ioredis is loaded when a store is made, so importing this package costs nothing more.
+import type { Redis, RedisOptions } from "ioredis";
 import type { Acquired, Lease, LimitStore, Slot, WindowCount } from "./store.js";
 
 export interface RedisStoreOptions {
@@ -84,53 +85,61 @@ const RENEW_BATCH = 500;
  * nothing stays behind an instance that crashed.
  */
 export class RedisStore implements LimitStore {
-  readonly client: Redis;
   readonly prefix: string;
   readonly #owned: boolean;
-  readonly #commands: ScriptCommands;
+  readonly #ready: Promise<Redis & ScriptCommands>;
 
   constructor(options: RedisStoreOptions) {
-    if (options.client) {
-      this.client = options.client;
-      this.#owned = false;
-    } else if (options.url) {
-      const clientOptions: RedisOptions = {
-        commandTimeout: options.commandTimeout ?? 1000,
-        maxRetriesPerRequest: 1,
-        lazyConnect: false,
-      };
-      this.client = new Redis(options.url, clientOptions);
-      // Connection errors are the commands' failures (and logged there); not an unhandled event.
-      this.client.on("error", () => undefined);
-      this.#owned = true;
-    } else throw new TypeError("RedisStore needs a url or a client");
+    const { client, url } = options;
+    if (!client && !url) throw new TypeError("RedisStore needs a url or a client");
+    this.#owned = !client;
     this.prefix = options.prefix ?? "smtpkit:policy:";
-    const define = (name: string, lua: string, numberOfKeys?: number) =>
-      this.client.defineCommand(name, numberOfKeys === undefined ? { lua } : { lua, numberOfKeys });
-    define("policyIncrement", INCREMENT, 1);
-    define("policyGet", GET, 1);
-    define("policyAcquire", ACQUIRE);
-    define("policyRelease", RELEASE);
-    define("policyRenew", RENEW);
-    this.#commands = this.client as unknown as ScriptCommands;
+    const made: Promise<Redis> = client
+      ? Promise.resolve(client)
+      : import("ioredis").then(({ Redis }) => {
+          const clientOptions: RedisOptions = {
+            commandTimeout: options.commandTimeout ?? 1000,
+            maxRetriesPerRequest: 1,
+          };
+          const redis = new Redis(url as string, clientOptions);
+          // Connection errors are the commands' failures (logged there), not an unhandled event.
+          redis.on("error", () => undefined);
+          return redis;
+        });
+    this.#ready = made.then((redis) => {
+      const define = (name: string, lua: string, numberOfKeys?: number) =>
+        redis.defineCommand(name, numberOfKeys === undefined ? { lua } : { lua, numberOfKeys });
+      define("policyIncrement", INCREMENT, 1);
+      define("policyGet", GET, 1);
+      define("policyAcquire", ACQUIRE);
+      define("policyRelease", RELEASE);
+      define("policyRenew", RENEW);
+      return redis as Redis & ScriptCommands;
+    });
+    this.#ready.catch(() => undefined); // seen by the first command
+  }
+
+  /** The ioredis client, once made. */
+  get client(): Promise<Redis> {
+    return this.#ready;
   }
 
   async increment(key: string, windowMs: number): Promise<WindowCount> {
-    const [count, resetMs] = await this.#commands.policyIncrement(
-      this.prefix + key,
-      Math.ceil(windowMs),
-    );
+    const redis = await this.#ready;
+    const [count, resetMs] = await redis.policyIncrement(this.prefix + key, Math.ceil(windowMs));
     return { count, resetMs };
   }
 
   async get(key: string): Promise<WindowCount> {
-    const [count, resetMs] = await this.#commands.policyGet(this.prefix + key);
+    const redis = await this.#ready;
+    const [count, resetMs] = await redis.policyGet(this.prefix + key);
     return { count, resetMs };
   }
 
   async acquire(holder: string, slots: readonly Slot[], leaseMs: number): Promise<Acquired> {
     if (slots.length === 0) return { acquired: true };
-    const [ok, index, count] = await this.#commands.policyAcquire(
+    const redis = await this.#ready;
+    const [ok, index, count] = await redis.policyAcquire(
       slots.length,
       ...slots.map((slot) => this.prefix + slot.key),
       holder,
@@ -143,17 +152,15 @@ export class RedisStore implements LimitStore {
 
   async release(holder: string, keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
-    await this.#commands.policyRelease(
-      keys.length,
-      ...keys.map((key) => this.prefix + key),
-      holder,
-    );
+    const redis = await this.#ready;
+    await redis.policyRelease(keys.length, ...keys.map((key) => this.prefix + key), holder);
   }
 
   async renew(leases: readonly Lease[], leaseMs: number): Promise<void> {
+    const redis = await this.#ready;
     for (let i = 0; i < leases.length; i += RENEW_BATCH) {
       const batch = leases.slice(i, i + RENEW_BATCH);
-      await this.#commands.policyRenew(
+      await redis.policyRenew(
         batch.length,
         ...batch.map((lease) => this.prefix + lease.key),
         Math.ceil(leaseMs),
@@ -165,10 +172,16 @@ export class RedisStore implements LimitStore {
   /** Closes the client the store made (one passed in is left to its owner). */
   async close(): Promise<void> {
     if (!this.#owned) return;
+    let redis: Redis;
     try {
-      await this.client.quit();
+      redis = await this.#ready;
     } catch {
-      this.client.disconnect();
+      return;
+    }
+    try {
+      await redis.quit();
+    } catch {
+      redis.disconnect();
     }
   }
 }
