@@ -3,6 +3,9 @@
 //
 //   P1: one message per connection (smtp-source -s 20 -l 1024): the per-connection cost
 //       (handleCONNECT / handleCLOSE: a slot and a connection-rate hit) plus one MAIL and RCPT.
+//   P0: the policy's own work, in this process: the composed hooks called directly (handleCONNECT,
+//       handleMAIL, handleRCPT, handleCLOSE per connection) with the memory store, minus the same
+//       loop over hooks that do nothing. Steadier than P1/P2 on a machine shared with other work.
 //   P2: 20 sessions x many messages (smtp-source -d -s 20 -l 1024): the per-message cost
 //       (MAIL and RCPT rate hits).
 //
@@ -19,6 +22,8 @@ import { existsSync, writeFileSync } from "node:fs";
 import * as net from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { compose } from "@smtpkit/node";
+import { limits } from "@smtpkit/policy";
 import { cpuMsOf } from "./proc.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -172,6 +177,59 @@ const median = (values) => {
   return sorted[Math.floor(sorted.length / 2)];
 };
 
+/** P0: µs per connection with one message and one recipient, hooks called directly. */
+async function hookCost(handler, connections) {
+  const server = { options: {}, hostname: "bench.example" };
+  // CPU time, not wall time: on a shared machine the wall clock mostly measures the others.
+  const started = process.cpuUsage();
+  for (let i = 0; i < connections; i++) {
+    const session = {
+      id: `s${i}`,
+      peer: { address: `127.0.0.${i & 255}`, port: 40000, family: "IPv4" },
+      authenticated: null,
+    };
+    server.session = session;
+    await handler.handleCONNECT(server, session);
+    await handler.handleMAIL(server, session, {}, "a@example.com", []);
+    await handler.handleRCPT(server, session, {}, "b@example.com", []);
+    await handler.handleCLOSE(server, session, "quit");
+  }
+  const used = process.cpuUsage(started);
+  return (used.user + used.system) / connections;
+}
+
+async function p0() {
+  const noop = compose({
+    handleCONNECT() {},
+    handleCLOSE() {},
+    handleMAIL() {},
+    handleRCPT() {},
+  });
+  const policy = compose(
+    limits({
+      connections: { perIp: 1000, perNetwork: 1000, rate: { limit: 1e9, windowMs: 60_000 } },
+      messages: { perConnection: 1000, rate: { limit: 1e9, windowMs: 60_000 } },
+      recipients: { perConnection: 1000, rate: { limit: 1e9, windowMs: 60_000 } },
+      authFailures: { limit: 5, windowMs: 60_000 },
+    }),
+  );
+  const runs = { noop: [], policy: [] };
+  for (let round = 0; round < 7; round++) {
+    runs.noop.push(await hookCost(noop, 100_000));
+    runs.policy.push(await hookCost(policy, 100_000));
+  }
+  const best = (values) => Math.min(...values);
+  const row = {
+    emptyHooksMicros: Math.round(best(runs.noop) * 100) / 100,
+    policyMicros: Math.round(best(runs.policy) * 100) / 100,
+  };
+  row.policyOwnMicros = Math.round((row.policyMicros - row.emptyHooksMicros) * 100) / 100;
+  console.log(
+    `P0: the policy's own work per connection (+1 message, 1 recipient), memory store, 256 addresses: ${row.policyOwnMicros} µs (hooks ${row.policyMicros} µs, empty hooks ${row.emptyHooksMicros} µs)`,
+  );
+  return row;
+}
+
 if (!SMTP_SOURCE) {
   console.log("skip: smtp-source not installed (Debian package postfix)");
   process.exit(process.env.CI ? 1 : 0);
@@ -182,7 +240,8 @@ if (!existsSync(CLI)) {
 }
 const redisInstalled = spawnSync("redis-server", ["--version"]).status === 0;
 const redis = redisInstalled ? await startRedis() : null;
-if (!redis) console.log("Redis variant: skip: redis-server not installed (apt-get install redis-server)");
+if (!redis)
+  console.log("Redis variant: skip: redis-server not installed (apt-get install redis-server)");
 
 const variants = [
   ["no policy", []],
@@ -191,11 +250,25 @@ const variants = [
   ["limits, memory store", LIMITS],
   ...(redis ? [["limits, Redis store", [...LIMITS, "--redis", redis.url]]] : []),
 ];
-const results = { date: new Date().toISOString(), rounds: ROUNDS, messages: MESSAGES, scenarios: [] };
+const results = {
+  date: new Date().toISOString(),
+  rounds: ROUNDS,
+  messages: MESSAGES,
+  scenarios: [],
+};
+results.p0 = await p0();
+if (args.only === "p0") {
+  writeFileSync(OUT, `${JSON.stringify(results, null, 2)}\n`);
+  await redis?.stop();
+  process.exit(0);
+}
 try {
   for (const [name, load] of [
     ["P1: one message per connection (-s 20 -l 1024)", { perConnection: true, messages: MESSAGES }],
-    ["P2: 20 sessions, many messages each (-d -s 20 -l 1024)", { perConnection: false, messages: MESSAGES }],
+    [
+      "P2: 20 sessions, many messages each (-d -s 20 -l 1024)",
+      { perConnection: false, messages: MESSAGES },
+    ],
   ]) {
     console.log(name);
     const samples = new Map(variants.map(([label]) => [label, []]));
@@ -214,7 +287,9 @@ try {
     const base = rows[0];
     for (const row of rows) {
       row.cpuOverheadPercent =
-        Math.round(((row.cpuMicrosPerMessage - base.cpuMicrosPerMessage) / base.cpuMicrosPerMessage) * 1000) / 10;
+        Math.round(
+          ((row.cpuMicrosPerMessage - base.cpuMicrosPerMessage) / base.cpuMicrosPerMessage) * 1000,
+        ) / 10;
       row.throughputChangePercent =
         Math.round(((row.msgsPerSecond - base.msgsPerSecond) / base.msgsPerSecond) * 1000) / 10;
       console.log(
