@@ -8,7 +8,7 @@ import cluster from "node:cluster";
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { hostname as machineHostname } from "node:os";
-import type { Handler } from "@smtpkit/core/server";
+import { compose, type Handler } from "@smtpkit/core/server";
 import { type SmtpServer, serve } from "@smtpkit/node";
 import { type MetricsServer, serveMetrics } from "@smtpkit/observability";
 import { WorkerSupervisor } from "@smtpkit/workers";
@@ -23,6 +23,7 @@ import {
   parseArgs,
   toServeOptions,
 } from "./options.js";
+import { policyFragments } from "./policy-flags.js";
 import { dropToNobody, SETUID_FAILED } from "./privileges.js";
 
 const { version } = createRequire(import.meta.url)("../package.json") as { version: string };
@@ -121,7 +122,8 @@ async function main(argv: readonly string[]): Promise<void> {
   log.debug(`Attempting to start server on ${where}`);
   let server: SmtpServer;
   try {
-    server = await listen(loaded.handler, { ...serveOptions, ...observation.session });
+    const handler = compose(...policyFragments(options), loaded.handler);
+    server = await listen(handler, { ...serveOptions, ...observation.session });
   } catch (error) {
     return fail(1, `${PROGRAM}: error: cannot listen on ${where}: ${(error as Error).message}\n`);
   }

@@ -19,6 +19,12 @@ import { type Extensions, parseCidrList } from "@smtpkit/core";
 import { pyStrRepr } from "@smtpkit/handlers";
 import { Command, CommanderError, Option } from "commander";
 import { describeExtensions, EXTENSIONS_HELP, parseExtensionList } from "./extensions.js";
+import {
+  type PolicyFlags,
+  policyFlags,
+  policyOptions,
+  type RawPolicyFlags,
+} from "./policy-flags.js";
 
 export const PROGRAM = "smtpkit";
 export const DEFAULT_HOST = "localhost";
@@ -85,6 +91,8 @@ export interface CliOptions {
   };
   /** `--extensions`: the off-by-default ESMTP parameter extensions turned on. */
   readonly extensions: Extensions;
+  /** `--max-connections-per-ip`, `--rate-limit-*`, `--max-auth-failures`, `--redis`. */
+  readonly policy: PolicyFlags;
 }
 
 /** `run` with options, or `exit` after `--help`/`--version` or a usage error (code 2). */
@@ -115,7 +123,7 @@ export function formatUsageError(message: string): string {
   return `${PROGRAM}: error: ${message.replace(/\s*\n\s*/g, " ")}\n`;
 }
 
-interface RawOptions {
+interface RawOptions extends RawPolicyFlags {
   nosetuid?: boolean;
   class: string;
   size?: string;
@@ -297,6 +305,7 @@ export function buildProgram(
     .addHelpText("after", HANDLERS_HELP)
     .exitOverride()
     .configureOutput({ writeOut: out, writeErr: err, outputError: () => {} });
+  for (const option of policyOptions()) program.addOption(option);
   return program;
 }
 
@@ -548,6 +557,7 @@ function validate(raw: RawOptions, classargs: string[], env: ParseEnvironment): 
       requireTls: raw.authRequireTls,
     },
     extensions: extensionList(raw.extensions),
+    policy: policyFlags(raw),
   };
 }
 

@@ -68,6 +68,14 @@ describe("defaults (aiosmtpd's test_defaults, with smtpkit's true SIZE default)"
       metrics: null,
       auth: { file: null, mechanisms: null, required: false, requireTls: true },
       extensions: {},
+      policy: {
+        maxConnectionsPerIp: null,
+        connectionRate: null,
+        messageRate: null,
+        recipientRate: null,
+        authFailures: null,
+        redis: null,
+      },
     });
     expect(DEFAULT_SIZE).toBe(33554432);
   });

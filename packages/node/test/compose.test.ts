@@ -93,6 +93,33 @@ describe("compose", () => {
     expect(ehlo).toMatch(/\n250 PING$/);
   });
 
+  test("a fragment's auth_NAME mechanisms stay offered and run on their fragment", async () => {
+    class Tokens {
+      readonly token = "s3cret";
+      auth_TOKEN(_server: unknown, args: string[]) {
+        const given = Buffer.from(args[1] ?? "", "base64").toString();
+        return given === this.token
+          ? { success: true, authData: "token-user" }
+          : { success: false };
+      }
+      handleDATA() {
+        return "250 2.0.0 Stored";
+      }
+    }
+    const server = await start(compose({ handleMAIL: () => undefined }, new Tokens()), {
+      authRequireTls: false,
+    });
+    const client = await open(server);
+    await client.reply();
+    expect(await client.command("EHLO client.test")).toMatch(/AUTH .*TOKEN/);
+    expect(await client.command(`AUTH TOKEN ${Buffer.from("wrong").toString("base64")}`)).toMatch(
+      /^535 /,
+    );
+    expect(await client.command(`AUTH TOKEN ${Buffer.from("s3cret").toString("base64")}`)).toMatch(
+      /^235 /,
+    );
+  });
+
   test("two fragments that both take the body are refused when composing", () => {
     const a: Handler = { handleDATA: () => "250 OK" };
     const b: Handler = { handleDATAStream: async () => "250 OK" };

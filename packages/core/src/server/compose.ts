@@ -62,8 +62,29 @@ export function compose(...fragments: readonly Handler[]): Handler {
   }
   const auth = single(fragments, ["handleAUTH"], "the AUTH exchange");
   if (auth) composed.handleAUTH = (...args: unknown[]) => call(auth, "handleAUTH", args);
+  carryAuthMethods(fragments, composed);
 
   return composed as Handler;
+}
+
+/**
+ * aiosmtpd-style mechanisms (`auth_NAME` methods, on the object or its prototypes) stay offered
+ * through the composition, called on their own fragment; the first fragment with a name has it.
+ */
+function carryAuthMethods(fragments: readonly Handler[], composed: Record<string, unknown>): void {
+  for (const fragment of fragments) {
+    for (let proto: object | null = fragment; proto && proto !== Object.prototype; ) {
+      for (const key of Object.getOwnPropertyNames(proto)) {
+        const method = (fragment as Record<string, unknown>)[key];
+        if (!key.startsWith("auth_") || key in composed || typeof method !== "function") continue;
+        const carried = (...args: unknown[]) => Reflect.apply(method, fragment, args);
+        const name = (method as { mechanismName?: unknown }).mechanismName;
+        composed[key] =
+          name === undefined ? carried : Object.assign(carried, { mechanismName: name });
+      }
+      proto = Object.getPrototypeOf(proto);
+    }
+  }
 }
 
 /** The hooks where the first fragment with an answer decides. */
