@@ -78,7 +78,7 @@ export function recorder(stored: Stored[]): Handler {
   };
 }
 
-export function serversForEachTest() {
+export function serversForEachTest(options: Parameters<typeof serve>[1] = {}) {
   const servers: SmtpServer[] = [];
   afterEach(async () => {
     await Promise.all(servers.splice(0).map((server) => server.close({ timeout: 100 })));
@@ -88,6 +88,7 @@ export function serversForEachTest() {
       host: "127.0.0.1",
       port: 0,
       hostname: "mx.test",
+      ...options,
     });
     servers.push(server);
     return server;
