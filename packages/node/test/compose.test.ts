@@ -115,6 +115,25 @@ describe("compose", () => {
     await client.closed();
   });
 
+  test("a fragment's auth_NAME mechanism is kept, called on its fragment", async () => {
+    class Tokens {
+      readonly token = "sesame";
+      auth_TOKEN(_server: unknown, args: string[]) {
+        const given = Buffer.from(args[1] ?? "", "base64").toString();
+        return given === this.token ? { success: true, authData: "tokens" } : { success: false };
+      }
+    }
+    const server = await start(compose(new Tokens() as Handler, { handleRCPT: () => undefined }), {
+      authRequireTls: false,
+    });
+    const client = await open(server);
+    await client.reply();
+    expect(await client.command("EHLO client.test")).toMatch(/AUTH .*TOKEN/);
+    expect(await client.command(`AUTH TOKEN ${Buffer.from("sesame").toString("base64")}`)).toMatch(
+      /^235 /,
+    );
+  });
+
   describe("body stages (filterBody)", () => {
     const send = (port: number, raw: string | Buffer) =>
       nodemailer

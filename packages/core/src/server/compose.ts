@@ -31,7 +31,8 @@ import type { ServerContext } from "./smtp-options.js";
  *   with the prepended lines.
  *
  * The composed handler has only the hooks some fragment has, so a step no fragment cares about
- * costs what it costs without a handler.
+ * costs what it costs without a handler. A fragment's aiosmtpd-style AUTH mechanisms
+ * (`auth_NAME` methods) are kept, bound to it; the first fragment with a name has it.
  */
 export function compose(...fragments: readonly Handler[]): Handler {
   const composed: Record<string, unknown> = {};
@@ -85,8 +86,23 @@ export function compose(...fragments: readonly Handler[]): Handler {
   }
   const auth = single(fragments, ["handleAUTH"], "the AUTH exchange");
   if (auth) composed.handleAUTH = (...args: unknown[]) => call(auth, "handleAUTH", args);
+  for (const fragment of fragments) keepAuthMechanisms(fragment, composed);
 
   return composed as Handler;
+}
+
+/** Copies a fragment's `auth_NAME` methods (own or inherited) that `into` does not have yet. */
+function keepAuthMechanisms(fragment: Handler, into: Record<string, unknown>): void {
+  for (let proto: object | null = fragment; proto && proto !== Object.prototype; ) {
+    for (const key of Object.getOwnPropertyNames(proto)) {
+      const method = (fragment as Record<string, unknown>)[key];
+      if (!key.startsWith("auth_") || key in into || typeof method !== "function") continue;
+      into[key] = Object.assign((...args: unknown[]) => Reflect.apply(method, fragment, args), {
+        mechanismName: (method as { mechanismName?: unknown }).mechanismName,
+      });
+    }
+    proto = Object.getPrototypeOf(proto);
+  }
 }
 
 /** The hooks where the first fragment with an answer decides. */
