@@ -8,7 +8,7 @@ import cluster from "node:cluster";
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { hostname as machineHostname } from "node:os";
-import type { Handler } from "@smtpkit/core/server";
+import { compose, type Handler } from "@smtpkit/core/server";
 import { type SmtpServer, serve, WorkerSupervisor } from "@smtpkit/node";
 import { loadHandler } from "./load-handler.js";
 import { createLogger } from "./log.js";
@@ -22,6 +22,7 @@ import {
   toServeOptions,
 } from "./options.js";
 import { dropToNobody, SETUID_FAILED } from "./privileges.js";
+import { verifyFragments } from "./verify-flags.js";
 
 const { version } = createRequire(import.meta.url)("../package.json") as { version: string };
 
@@ -103,7 +104,8 @@ async function main(argv: readonly string[]): Promise<void> {
   try {
     // With -d the sessions report to the same log (credentials are masked by the server).
     const logger = options.debug > 0 ? log : undefined;
-    server = await listen(loaded.handler, logger ? { ...serveOptions, logger } : serveOptions);
+    const handler = compose(...verifyFragments(options), loaded.handler);
+    server = await listen(handler, logger ? { ...serveOptions, logger } : serveOptions);
   } catch (error) {
     return fail(1, `${PROGRAM}: error: cannot listen on ${where}: ${(error as Error).message}\n`);
   }

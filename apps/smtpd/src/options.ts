@@ -18,6 +18,7 @@ import {
 import { parseCidrList } from "@smtpkit/core";
 import { pyStrRepr } from "@smtpkit/handlers";
 import { Command, CommanderError, Option } from "commander";
+import { addVerifyFlags, parseVerifyFlags, type VerifyFlags } from "./verify-flags.js";
 
 export const PROGRAM = "smtpkit";
 export const DEFAULT_HOST = "localhost";
@@ -71,6 +72,8 @@ export interface CliOptions {
     readonly required: boolean;
     readonly requireTls: boolean;
   };
+  /** `--verify`, `--verify-policy`, `--dns-server`. */
+  readonly verify: VerifyFlags;
 }
 
 /** `run` with options, or `exit` after `--help`/`--version` or a usage error (code 2). */
@@ -128,6 +131,9 @@ interface RawOptions {
   authMechanisms?: string;
   authRequired?: boolean;
   authRequireTls: boolean;
+  verify?: string;
+  verifyPolicy?: string;
+  dnsServer?: string;
 }
 
 /** The end of `--help`: every built-in handler with its CLASSARGS, and what a module exports. */
@@ -239,6 +245,7 @@ export function buildProgram(
     .addHelpText("after", HANDLERS_HELP)
     .exitOverride()
     .configureOutput({ writeOut: out, writeErr: err, outputError: () => {} });
+  addVerifyFlags(program);
   return program;
 }
 
@@ -438,6 +445,9 @@ function validate(raw: RawOptions, classargs: string[], env: ParseEnvironment): 
       required: raw.authRequired === true,
       requireTls: raw.authRequireTls,
     },
+    verify: parseVerifyFlags(raw, (message) => {
+      throw new CliUsageError(message);
+    }),
   };
 }
 

@@ -62,6 +62,7 @@ describe("defaults (aiosmtpd's test_defaults, with smtpkit's true SIZE default)"
       maxConnections: null,
       workers: 1,
       auth: { file: null, mechanisms: null, required: false, requireTls: true },
+      verify: { checks: null, policy: "tag", dnsServer: null },
     });
     expect(DEFAULT_SIZE).toBe(33554432);
   });

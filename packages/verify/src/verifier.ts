@@ -13,18 +13,7 @@ import type {
   ServerContext,
   Session,
 } from "@smtpkit/core/server";
-import {
-  type ARCResult,
-  type ARCSealOptions,
-  arc,
-  createSeal,
-  type DKIMResult,
-  type DMARCResult,
-  dkimVerify,
-  dmarc,
-  type SPFResult,
-  spf,
-} from "mailauth";
+import type { ARCResult, ARCSealOptions, DKIMResult, DMARCResult, SPFResult } from "mailauth";
 import { type DnsResolver, dnsResolver } from "./resolver.js";
 import { DEFAULT_SPOOL_THRESHOLD, Spool } from "./spool.js";
 
@@ -80,6 +69,13 @@ export interface Authentication {
   readonly action: "accept" | "quarantine" | "reject" | "defer";
 }
 
+/** mailauth, loaded on first use: a server that verifies nothing does not pay its start-up. */
+let mailauthModule: Promise<typeof import("mailauth")> | undefined;
+const mailauth = () => {
+  mailauthModule ??= import("mailauth");
+  return mailauthModule;
+};
+
 /** SPF's verdict from MAIL, until the body arrives (one per transaction's envelope). */
 const spfAtMail = new WeakMap<Envelope, SPFResult | null>();
 
@@ -123,7 +119,14 @@ export class Verifier implements Handler {
   ): Promise<HookResult> {
     spfAtMail.delete(envelope);
     if (!this.#checks.has("spf")) return undefined;
-    const result = await this.#spf(server, session, address);
+    let result: SPFResult | null;
+    try {
+      result = await this.#spf(server, session, address);
+    } catch {
+      // mailauth reports DNS trouble as temperror itself; anything else is no pass either.
+      result = null;
+      if (this.#defers) return "451 4.7.24 Temporary failure checking SPF, try again later";
+    }
     spfAtMail.set(envelope, result);
     if (result?.status.result === "temperror" && this.#defers) {
       return "451 4.7.24 Temporary DNS failure checking SPF, try again later";
@@ -157,8 +160,9 @@ export class Verifier implements Handler {
     const tee = new BodyTee(body, spool);
     let handedOn = false;
     try {
+      const { arc, createSeal, dkimVerify, dmarc } = await mailauth();
       const seal = this.#options.arcSeal;
-      let dkim: Awaited<ReturnType<typeof dkimVerify>>;
+      let dkim: Awaited<ReturnType<typeof import("mailauth")["dkimVerify"]>>;
       try {
         dkim = await dkimVerify(Readable.from(tee.chunks()), {
           resolver: this.#resolver,
@@ -242,6 +246,7 @@ export class Verifier implements Handler {
     const ip = session.peer?.family === "unix" ? undefined : session.peer?.address;
     if (!ip) return null;
     const helo = session.hostName ?? undefined;
+    const { spf } = await mailauth();
     return spf({
       // The null reverse-path is checked as postmaster@<HELO name> (RFC 7208 §2.4).
       ...(address !== "<>" && address !== "" && { sender: address }),
