@@ -34,4 +34,11 @@ export {
   upstreamReply,
 } from "./proxy.js";
 export { pyListRepr, pyPeerRepr, pyStrRepr } from "./python-repr.js";
+export {
+  received,
+  receivedValue,
+  returnPathValue,
+  rfc5322Date,
+  traceFields,
+} from "./received.js";
 export { Sink } from "./sink.js";
