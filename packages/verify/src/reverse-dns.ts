@@ -30,6 +30,13 @@ export function reverseQueryName(address: string): string | null {
   if (!isIPv6(address)) return null;
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   if (mapped) return reverseQueryName(mapped[1] as string);
+  // An IPv4 tail (`::1.2.3.4`, `64:ff9b::192.0.2.5`) is two groups of hex.
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(address);
+  if (v4) {
+    const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
+    const hex = `${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+    return reverseQueryName(address.slice(0, v4.index) + hex);
+  }
   const [head = "", tail = ""] = address.split("::");
   const groups = (part: string) => (part === "" ? [] : part.split(":"));
   const left = groups(head);

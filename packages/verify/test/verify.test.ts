@@ -171,7 +171,7 @@ describe.skipIf(dnsmasqMissing)(withDnsmasq("verifier against dnsmasq"), () => {
       "127.0.0.2",
     );
     expect(stored[0]?.text).toMatch(
-      /^Authentication-Results: [^]*\r\nX-Quarantine: DMARC policy reject of example\.com\r\nFrom: /,
+      /^Authentication-Results: [\s\S]*\r\nX-Quarantine: DMARC policy reject of example\.com\r\nFrom: /,
     );
     expect(stored[0]?.quarantine).toBe(true);
     expect(stored[0]?.authentication?.action).toBe("quarantine");
