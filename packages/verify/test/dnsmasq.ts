@@ -1,6 +1,7 @@
 // A real DNS server for the tests: dnsmasq on 127.0.0.1, a free port, answering only the records
 // a test gives it (NXDOMAIN for every other name, nothing forwarded anywhere).
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { createSocket } from "node:dgram";
 import { Resolver } from "node:dns/promises";
 
@@ -55,6 +56,7 @@ function zoneArgs(zone: Zone): string[] {
 
 export class Dnsmasq {
   port = 0;
+  readonly #nonce = randomBytes(8).toString("hex");
   #child: ChildProcess | null = null;
 
   /** `127.0.0.1:PORT`, for `dnsServer`. */
@@ -78,7 +80,8 @@ export class Dnsmasq {
         "--local=/#/",
         // Answers must not outlive a test's change of records.
         "--cache-size=0",
-        "--txt-record=ready.test.invalid,ready",
+        // Ours, not another test's dnsmasq that got the port first.
+        `--txt-record=ready.test.invalid,${this.#nonce}`,
         ...(process.getuid?.() === 0 ? ["--user=root"] : []),
         ...zoneArgs(zone),
       ];
@@ -91,6 +94,8 @@ export class Dnsmasq {
       this.#child = child;
       const ready = await Promise.race([this.#ready(), exited.then(() => false)]);
       if (ready) return;
+      if (child.exitCode === null) child.kill("SIGTERM");
+      await exited;
       this.#child = null;
       if (attempt >= 2) throw new Error(`dnsmasq did not start: ${stderr.trim()}`);
     }
@@ -101,8 +106,9 @@ export class Dnsmasq {
     resolver.setServers([this.server]);
     for (let i = 0; i < 50; i++) {
       try {
-        await resolver.resolveTxt("ready.test.invalid");
-        return true;
+        const answer = await resolver.resolveTxt("ready.test.invalid");
+        if (answer[0]?.join("") === this.#nonce) return true;
+        return false;
       } catch {
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
