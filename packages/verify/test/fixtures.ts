@@ -28,6 +28,7 @@ export const ZONE: Zone = {
     "example.org": "v=spf1 ip4:127.0.0.9 ~all",
     "_dmarc.example.org": "v=DMARC1; p=none",
     "sel._domainkey.example.org": `v=DKIM1; k=rsa; p=${publicDer}`,
+    "arc._domainkey.relay.example.com": `v=DKIM1; k=rsa; p=${publicDer}`,
   },
   ptr: { "2.0.0.127.in-addr.arpa": "liar.example.com" },
   a: { "mail.example.com": "127.0.0.1", "liar.example.com": "127.0.0.9" },
