@@ -9,7 +9,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { hostname as machineHostname } from "node:os";
 import { compose, type Handler } from "@smtpkit/core/server";
-import { type SmtpServer, serve, WorkerSupervisor } from "@smtpkit/node";
+import { type SmtpServer, serve } from "@smtpkit/node";
+import { WorkerSupervisor } from "@smtpkit/workers";
 import { loadHandler } from "./load-handler.js";
 import { createLogger } from "./log.js";
 import {

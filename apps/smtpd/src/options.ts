@@ -61,6 +61,8 @@ export interface CliOptions {
   /** PROXY protocol header timeout in seconds; enables the PROXY protocol. */
   readonly proxyProtocol: number | null;
   readonly proxyTrust: readonly string[];
+  /** `--proxy-untrusted refuse`: peers outside `--proxy-trust` get 554 instead of being served. */
+  readonly proxyUntrusted: "serve" | "refuse";
   readonly commandCallLimit: number | null;
   readonly maxConnections: number | null;
   /** `--workers N|auto`: worker processes sharing the listening socket (1: no cluster). */
@@ -124,6 +126,7 @@ interface RawOptions {
   minDataRate?: string;
   proxyProtocol?: string;
   proxyTrust?: string[];
+  proxyUntrusted?: "serve" | "refuse";
   commandCallLimit?: string;
   maxConnections?: string;
   workers?: string;
@@ -220,6 +223,12 @@ export function buildProgram(
         "--proxy-trust <CIDR...>",
         "addresses or CIDR blocks allowed to send PROXY headers (comma-separated or repeated; default: any); put -- before CLASSARGS that follow it",
       ),
+    )
+    .addOption(
+      new Option(
+        "--proxy-untrusted <WHAT>",
+        "what peers outside --proxy-trust get: served as direct clients, or refused with 554 (default: serve)",
+      ).choices(["serve", "refuse"]),
     )
     .option("--command-call-limit <N>", "how often one command may be used per connection")
     .option("--max-connections <N>", "maximum simultaneous connections (default: unlimited)")
@@ -379,6 +388,8 @@ function validate(raw: RawOptions, classargs: string[], env: ParseEnvironment): 
       throw new CliUsageError(`argument --proxy-trust: ${(error as Error).message}`);
     }
   }
+  if (raw.proxyUntrusted === "refuse" && proxyTrust.length === 0)
+    throw new CliUsageError("--proxy-untrusted refuse requires --proxy-trust");
   // Flags that only mean something with STARTTLS or with a users file: without them the flag
   // would silently do nothing (or, for AUTH, leave a server nobody can log in to).
   if (raw.requiretls === false && tls === null) {
@@ -433,6 +444,7 @@ function validate(raw: RawOptions, classargs: string[], env: ParseEnvironment): 
     minDataRate: positiveInt("--min-data-rate", raw.minDataRate, 0),
     proxyProtocol,
     proxyTrust,
+    proxyUntrusted: raw.proxyUntrusted ?? "serve",
     commandCallLimit: positiveInt("--command-call-limit", raw.commandCallLimit, 1),
     maxConnections: positiveInt("--max-connections", raw.maxConnections, 1),
     workers:
@@ -512,6 +524,7 @@ export interface CliServeOptions extends Partial<AuthServerOptions> {
   readonly minDataRate?: number;
   readonly proxyProtocolTimeout?: number;
   readonly proxyTrust?: readonly string[];
+  readonly proxyUntrusted?: "refuse";
   readonly commandCallLimit?: number;
   readonly maxConnections?: number;
   readonly tls?: TlsFiles;
@@ -548,6 +561,7 @@ export function toServeOptions(
     ...(options.minDataRate !== null && { minDataRate: options.minDataRate }),
     ...(options.proxyProtocol !== null && { proxyProtocolTimeout: options.proxyProtocol }),
     ...(options.proxyTrust.length > 0 && { proxyTrust: options.proxyTrust }),
+    ...(options.proxyUntrusted === "refuse" && { proxyUntrusted: "refuse" as const }),
     ...(options.commandCallLimit !== null && { commandCallLimit: options.commandCallLimit }),
     ...(options.maxConnections !== null && { maxConnections: options.maxConnections }),
     ...authServeOptions(options.auth, readFile),

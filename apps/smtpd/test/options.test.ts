@@ -58,6 +58,7 @@ describe("defaults (aiosmtpd's test_defaults, with smtpkit's true SIZE default)"
       minDataRate: null,
       proxyProtocol: null,
       proxyTrust: [],
+      proxyUntrusted: "serve",
       commandCallLimit: null,
       maxConnections: null,
       workers: 1,
@@ -248,6 +249,14 @@ describe("flags", () => {
     [["--min-data-rate", "fast"], "argument --min-data-rate: invalid int value: 'fast'"],
     [["--proxy-protocol", "-1"], "argument --proxy-protocol: invalid float value: '-1'"],
     [["--proxy-trust", "10.0.0.0/8"], "--proxy-trust requires --proxy-protocol"],
+    [
+      ["--proxy-protocol", "5", "--proxy-untrusted", "refuse"],
+      "--proxy-untrusted refuse requires --proxy-trust",
+    ],
+    [
+      ["--proxy-untrusted", "nobody"],
+      "option '--proxy-untrusted <WHAT>' argument 'nobody' is invalid. Allowed choices are serve, refuse.",
+    ],
     [["--command-call-limit", "0"], "argument --command-call-limit: must be at least 1"],
     [["--max-connections", "many"], "argument --max-connections: invalid int value: 'many'"],
     [["--hostname", "a b"], "argument --hostname: invalid host name: 'a b'"],

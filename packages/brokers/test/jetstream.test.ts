@@ -227,7 +227,7 @@ describe.skipIf(natsServerMissing)("JetStream handler against a real nats-server
     for (const seq of accepted) expect(bySeq.get(seq)).toBe(1);
     // A refused message may have been stored (its ack lost) but never twice.
     for (const count of bySeq.values()) expect(count).toBe(1);
-  }, 120_000);
+  }, 300_000);
 });
 
 describe.skipIf(natsServerMissing)("JetStream handler without a broker", () => {

@@ -30,11 +30,3 @@ export {
   nodeSocket,
   type StartTlsOptions,
 } from "./socket.js";
-export {
-  type SupervisorOptions,
-  serveInWorker,
-  serveWorkers,
-  type WorkerEvent,
-  WorkerSupervisor,
-  workerCount,
-} from "./workers.js";

@@ -16,8 +16,9 @@ async function connect(server: SmtpServer): Promise<LineClient> {
 describe("deadlines (Postfix's per-record deadline and minimum data rate)", () => {
   test("TestServer_trickledCommandLine: bytes trickling in do not restart the command deadline", async () => {
     const server = await start({}, { timeout: 1 });
-    const client = await connect(server);
+    // From before the connection: the deadline starts with the greeting, whenever it arrives.
     const started = Date.now();
+    const client = await connect(server);
     // One byte every 150 ms: under the old per-read idle timer this never timed out.
     const trickle = (async () => {
       for (const byte of "NOOP and a line that never ends") {
@@ -30,7 +31,8 @@ describe("deadlines (Postfix's per-record deadline and minimum data rate)", () =
     await client.closed();
     const took = Date.now() - started;
     expect(took).toBeGreaterThanOrEqual(900);
-    expect(took).toBeLessThan(2_500);
+    // A restarted deadline would fire only after the last byte (4.6 s + 1 s): 4 s leaves room for a loaded machine.
+    expect(took).toBeLessThan(4_000);
     await trickle;
   });
 

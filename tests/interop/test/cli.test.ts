@@ -365,9 +365,7 @@ describe("smtpkit CLI", () => {
     ]);
   });
 
-  // KNOWN BUG: the README documents `npx smtpkit -n --lmtp -l /var/run/lmtp.sock`, but -l takes
-  // the path as a host name (`cannot listen on /tmp/….sock:8025: getaddrinfo ENOTFOUND`).
-  // Remove `.fails` once -l accepts a Unix socket path.
+  // The README documents `npx smtpkit -n --lmtp -l /var/run/lmtp.sock`: -l takes a path too.
   it("--lmtp -l /path/to.sock (README example): a Unix socket", async () => {
     const path = join(work, "cli-lmtp.sock");
     const daemon = startDaemon(process.execPath, [CLI, "-n", "--lmtp", "-c", "Sink", "-l", path]);

@@ -366,11 +366,21 @@ export class RawClient {
     this.attach(socket);
   }
 
-  static connect(port: number, options: { tls?: boolean } = {}): Promise<RawClient> {
+  static connect(
+    port: number,
+    options: { tls?: boolean; localAddress?: string } = {},
+  ): Promise<RawClient> {
+    const from = options.localAddress === undefined ? {} : { localAddress: options.localAddress };
     return new Promise((resolve, reject) => {
       const socket = options.tls
-        ? tls.connect({ port, host: LOCALHOST, rejectUnauthorized: false, servername: "localhost" })
-        : net.connect({ port, host: LOCALHOST });
+        ? tls.connect({
+            port,
+            host: LOCALHOST,
+            rejectUnauthorized: false,
+            servername: "localhost",
+            ...from,
+          })
+        : net.connect({ port, host: LOCALHOST, ...from });
       const ready = options.tls ? "secureConnect" : "connect";
       socket.once("error", reject);
       socket.once(ready, () => {

@@ -73,6 +73,7 @@ export const REPLIES = {
   lackOfSecurity: r(554, "5.7.0", "Command refused due to lack of security"),
   refusedSession: r(503, "5.5.1", "Error: session refused, send QUIT"),
   earlyTalker: r(521, "5.5.1", "Error: talked before the greeting"),
+  untrustedPeer: r(554, "5.7.1", "Error: connections are accepted only through a trusted proxy"),
   mustStartTls: r(530, "5.7.0", "Must issue a STARTTLS command first"),
   tlsNotAvailable: r(454, "4.7.0", "TLS not available"),
   tlsAlreadyActive: r(503, "5.5.1", "Error: TLS already active"),

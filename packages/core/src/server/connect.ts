@@ -7,15 +7,18 @@ import { callHook, failure, replyOf } from "./hooks.js";
 import type { Session } from "./session.js";
 import { newSessionId } from "./session-id.js";
 import type { ServerContext } from "./smtp-options.js";
+import { refusedAsUntrusted, type ServerTables } from "./tables.js";
 import type { PeerAddress, SmtpTransport } from "./transport.js";
 
 const EARLY_TALKER = catalogueReply(REPLIES.earlyTalker, true);
+const UNTRUSTED_PEER = catalogueReply(REPLIES.untrustedPeer, true);
 
 /** What the greeting decision needs of the session being opened. */
 export interface GreetingContext {
   readonly server: ServerContext & { readonly handler: Handler; readonly session: Session };
   readonly connection: ServerConnection;
   readonly transport: SmtpTransport;
+  readonly tables: ServerTables;
   readonly isClosed: () => boolean;
   readonly log: (message: string) => void;
   readonly logError: (message: string) => void;
@@ -33,6 +36,11 @@ export interface Greeting {
  */
 export async function decideGreeting(ctx: GreetingContext): Promise<Greeting> {
   const { server, connection } = ctx;
+  if (refusedAsUntrusted(ctx.tables, server.options, ctx.transport)) {
+    ctx.log("refused: not a trusted proxy");
+    connection.reply(UNTRUSTED_PEER);
+    return { pendingRead: null, refused: true };
+  }
   const handler = server.handler;
   const outcome = await callHook(
     () => handler.handleCONNECT?.(server, server.session, server.signal),

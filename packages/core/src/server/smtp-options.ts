@@ -103,6 +103,12 @@ export interface SmtpOptions {
    */
   readonly proxyTrust?: readonly string[];
   /**
+   * What a peer outside `proxyTrust` gets when the PROXY protocol is on: `"serve"` (default) serves
+   * it as a direct client; `"refuse"` greets it with `554 5.7.1` (then `503` until QUIT), for a
+   * server that only a load balancer may reach.
+   */
+  readonly proxyUntrusted?: "serve" | "refuse";
+  /**
    * Seconds a client has to send a whole command line, counted from when the server starts
    * waiting for it (idle time included; bytes trickling in do not restart it). Then `421 4.4.2`
    * and close. Default 300.

@@ -340,6 +340,7 @@ export class SMTP extends BuiltinCommands implements ServerContext {
       server: this,
       connection: this.connection,
       transport: this.transport,
+      tables: this.tables,
       isClosed: () => this.closed,
       log: (message) => this.log("info", message),
       logError: this.logError,

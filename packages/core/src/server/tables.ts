@@ -67,7 +67,8 @@ export function engineOptions(
   const startTls = transport.canStartTls && transport.tls === null;
   const implicitTls = transport.tls !== null;
   const proxyProtocol = proxyEnabled && peerTrusted;
-  const key = `${Number(startTls)}${Number(implicitTls)}${Number(proxyProtocol)}`;
+  const refused = refusedAsUntrusted(tables, o, transport);
+  const key = `${Number(startTls)}${Number(implicitTls)}${Number(proxyProtocol)}${Number(refused)}`;
   let resolved = tables.resolved.get(key);
   if (resolved) return resolved;
   const extensions = { ...(o.extensions ?? {}) };
@@ -95,11 +96,24 @@ export function engineOptions(
       required: o.authRequired ?? false,
     },
     proxyProtocol,
-    deferGreeting: tables.deferGreeting,
+    // The refusal of an untrusted peer is a greeting decision, taken where handleCONNECT's is.
+    deferGreeting: tables.deferGreeting || refused,
     commands: tables.specs,
   });
   tables.resolved.set(key, resolved);
   return resolved;
+}
+
+/** True when this peer is outside `proxyTrust` and `proxyUntrusted: "refuse"` turns it away. */
+export function refusedAsUntrusted(
+  tables: ServerTables,
+  o: SmtpOptions,
+  transport: SmtpTransport,
+): boolean {
+  if (o.proxyUntrusted !== "refuse" || !tables.trust) return false;
+  if (o.proxyProtocolTimeout === undefined || o.proxyProtocolTimeout === null) return false;
+  const peer = transport.peer;
+  return peer === null || !tables.trust.matches(peer.address);
 }
 
 /** Checks the options that the engine does not see. */

@@ -7,7 +7,7 @@
 import cluster, { type Worker } from "node:cluster";
 import { availableParallelism } from "node:os";
 import type { Handler } from "@smtpkit/core/server";
-import { type ServeOptions, type SmtpServer, serve } from "./listen.js";
+import { type ServeOptions, type SmtpServer, serve } from "@smtpkit/node";
 
 export type WorkerEvent =
   | { readonly type: "listening"; readonly pid: number; readonly port: number | null }

@@ -1,0 +1,8 @@
+export {
+  type SupervisorOptions,
+  serveInWorker,
+  serveWorkers,
+  type WorkerEvent,
+  WorkerSupervisor,
+  workerCount,
+} from "./workers.js";
