@@ -25,6 +25,7 @@ import {
 } from "./options.js";
 import { policyFragments } from "./policy-flags.js";
 import { dropToNobody, SETUID_FAILED } from "./privileges.js";
+import { verifyFragments } from "./verify-flags.js";
 
 const { version } = createRequire(import.meta.url)("../package.json") as { version: string };
 
@@ -122,7 +123,8 @@ async function main(argv: readonly string[]): Promise<void> {
   log.debug(`Attempting to start server on ${where}`);
   let server: SmtpServer;
   try {
-    const handler = compose(...policyFragments(options), loaded.handler);
+    const fragments = [...policyFragments(options), ...verifyFragments(options)];
+    const handler = compose(...fragments, loaded.handler);
     server = await listen(handler, { ...serveOptions, ...observation.session });
   } catch (error) {
     return fail(1, `${PROGRAM}: error: cannot listen on ${where}: ${(error as Error).message}\n`);

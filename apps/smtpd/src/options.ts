@@ -25,6 +25,7 @@ import {
   policyOptions,
   type RawPolicyFlags,
 } from "./policy-flags.js";
+import { addVerifyFlags, parseVerifyFlags, type VerifyFlags } from "./verify-flags.js";
 
 export const PROGRAM = "smtpkit";
 export const DEFAULT_HOST = "localhost";
@@ -93,6 +94,8 @@ export interface CliOptions {
   readonly extensions: Extensions;
   /** `--max-connections-per-ip`, `--rate-limit-*`, `--max-auth-failures`, `--redis`. */
   readonly policy: PolicyFlags;
+  /** `--verify`, `--verify-policy`, `--dns-server`. */
+  readonly verify: VerifyFlags;
 }
 
 /** `run` with options, or `exit` after `--help`/`--version` or a usage error (code 2). */
@@ -158,6 +161,9 @@ interface RawOptions extends RawPolicyFlags {
   authRequired?: boolean;
   authRequireTls: boolean;
   extensions?: string;
+  verify?: string;
+  verifyPolicy?: string;
+  dnsServer?: string;
 }
 
 /** The end of `--help`: every built-in handler with its CLASSARGS, and what a module exports. */
@@ -306,6 +312,7 @@ export function buildProgram(
     .exitOverride()
     .configureOutput({ writeOut: out, writeErr: err, outputError: () => {} });
   for (const option of policyOptions()) program.addOption(option);
+  addVerifyFlags(program);
   return program;
 }
 
@@ -558,6 +565,9 @@ function validate(raw: RawOptions, classargs: string[], env: ParseEnvironment): 
     },
     extensions: extensionList(raw.extensions),
     policy: policyFlags(raw),
+    verify: parseVerifyFlags(raw, (message) => {
+      throw new CliUsageError(message);
+    }),
   };
 }
 

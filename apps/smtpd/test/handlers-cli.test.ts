@@ -81,6 +81,13 @@ describe("-c Mailbox DIR", () => {
     expect(messages).toHaveLength(1);
     const [headers, payload] = messages[0] as [[string, string][], string];
     expect(headers).toEqual([
+      ["Return-Path", "<anne@example.com>"],
+      [
+        "Received",
+        expect.stringMatching(
+          /^from \S+ \(\[127\.0\.0\.1\]\) by \S+ with ESMTP id \S+ for <bart@example\.com>; /,
+        ),
+      ],
       ["From", "Anne Person <anne@example.com>"],
       ["To", "Bart Person <bart@example.com>"],
       ["Subject", "A test"],

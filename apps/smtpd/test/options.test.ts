@@ -76,6 +76,7 @@ describe("defaults (aiosmtpd's test_defaults, with smtpkit's true SIZE default)"
         authFailures: null,
         redis: null,
       },
+      verify: { checks: null, policy: "tag", dnsServer: null },
     });
     expect(DEFAULT_SIZE).toBe(33554432);
   });

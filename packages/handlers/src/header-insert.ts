@@ -53,16 +53,36 @@ export class HeaderInserter {
   /** Inside a `From ` line, which is dropped. */
   #skipping = false;
 
-  constructor(fields: readonly (readonly [string, string])[]) {
+  /** Fields to put before the message (trace fields: `Received:`), not yet written. */
+  #lead: Uint8Array | null;
+
+  /**
+   * `fields` go at the end of the header section; `prepend` fields before the first line (the
+   * trace fields' place), with CRLF, the line ending SMTP carries messages with.
+   */
+  constructor(
+    fields: readonly (readonly [string, string])[],
+    prepend: readonly (readonly [string, string])[] = [],
+  ) {
     this.#fields = fields;
+    this.#lead = prepend.length > 0 ? headerLines(prepend, "\r\n") : null;
+    // Only prepending: the header section need not be looked at.
+    if (fields.length === 0 && prepend.length > 0) this.#inHeaders = false;
   }
 
   /** Whether the fields have been inserted (the header section is over). */
   get done(): boolean {
-    return !this.#inHeaders;
+    return !this.#inHeaders && this.#lead === null;
   }
 
   push(chunk: Uint8Array): Uint8Array[] {
+    const lead = this.#lead;
+    if (lead === null) return this.#push(chunk);
+    this.#lead = null;
+    return [lead, ...this.#push(chunk)];
+  }
+
+  #push(chunk: Uint8Array): Uint8Array[] {
     if (!this.#inHeaders || chunk.length === 0) return chunk.length === 0 ? [] : [chunk];
     const out: Uint8Array[] = [];
     /** Start of the bytes of this chunk not yet emitted. */
@@ -154,6 +174,12 @@ export class HeaderInserter {
 
   /** The end of the message: inserts the fields if the header section never ended. */
   end(): Uint8Array[] {
+    const lead = this.#lead;
+    this.#lead = null;
+    return lead === null ? this.#end() : [lead, ...this.#end()];
+  }
+
+  #end(): Uint8Array[] {
     if (!this.#inHeaders) return [];
     this.#inHeaders = false;
     const out: Uint8Array[] = [];
@@ -230,7 +256,8 @@ function findLineEnd(chunk: Uint8Array, from: number): number {
 export function insertHeaders(
   content: Uint8Array,
   fields: readonly (readonly [string, string])[],
+  prepend: readonly (readonly [string, string])[] = [],
 ): Uint8Array {
-  const inserter = new HeaderInserter(fields);
+  const inserter = new HeaderInserter(fields, prepend);
   return concatBytes([...inserter.push(content), ...inserter.end()]);
 }

@@ -37,6 +37,13 @@ export {
 } from "./proxy.js";
 export { upstreamAnswer } from "./proxy-transparent.js";
 export { pyListRepr, pyPeerRepr, pyStrRepr } from "./python-repr.js";
+export {
+  received,
+  receivedValue,
+  returnPathValue,
+  rfc5322Date,
+  traceFields,
+} from "./received.js";
 export { Sink } from "./sink.js";
 export {
   type UpstreamAuth,

@@ -13,6 +13,7 @@ import type {
 import { UsageError } from "./cli.js";
 import { HeaderInserter } from "./header-insert.js";
 import { peerFields } from "./message.js";
+import { traceFields } from "./received.js";
 
 /** Bytes gathered before one `write()` to the file. */
 const WRITE_BUFFER = 256 * 1024;
@@ -51,6 +52,11 @@ export interface MailboxOptions {
    * aiosmtpd's Mailbox does. Default true.
    */
   readonly addHeaders?: boolean | undefined;
+  /**
+   * Prepend the trace fields of final delivery: `Return-Path:` (the envelope sender) and
+   * `Received:` (RFC 5321 §4.4). Default true.
+   */
+  readonly traceHeaders?: boolean | undefined;
   /** `fsync()` the file and the `new/` directory before answering 250. Default true. */
   readonly fsync?: boolean | undefined;
 }
@@ -112,15 +118,19 @@ export class Mailbox implements Handler {
   }
 
   async handleDATAStream(
-    _server: SMTP,
+    server: SMTP,
     session: Session,
     envelope: Envelope,
     body: MessageBody,
     _signal?: AbortSignal,
   ): Promise<HookResult> {
     const fields = this.options.addHeaders === false ? [] : peerFields(session, envelope);
+    const trace =
+      this.options.traceHeaders === false
+        ? []
+        : traceFields(server, session, envelope, { returnPath: true });
     try {
-      await this.deliver(body, fields);
+      await this.deliver(body, fields, trace);
     } catch (error) {
       const code = (error as { code?: unknown })?.code;
       const detail = typeof code === "string" && /^E[A-Z]+$/.test(code) ? ` (${code})` : "";
@@ -130,12 +140,14 @@ export class Mailbox implements Handler {
   }
 
   /**
-   * Delivers one message: `fields` are appended to its header section, the bytes go to `tmp/`,
-   * then into `new/`. Rejects (having removed the temporary file) if anything fails.
+   * Delivers one message: `fields` are appended to its header section and `prepend` put before
+   * it, the bytes go to `tmp/`, then into `new/`. Rejects (having removed the temporary file) if
+   * anything fails.
    */
   async deliver(
     source: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array> | Uint8Array,
     fields: readonly (readonly [string, string])[] = [],
+    prepend: readonly (readonly [string, string])[] = [],
   ): Promise<Delivery> {
     const key = uniqueName();
     const tmpPath = join(this.tmpDir, key);
@@ -146,7 +158,8 @@ export class Mailbox implements Handler {
     let size = 0;
     let linked = false;
     try {
-      const inserter = fields.length > 0 ? new HeaderInserter(fields) : null;
+      const inserter =
+        fields.length > 0 || prepend.length > 0 ? new HeaderInserter(fields, prepend) : null;
       const writer = new FileWriter(
         (data) => this.writeChunk(file, data),
         this.options.lineEndings !== "received",

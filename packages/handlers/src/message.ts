@@ -10,6 +10,7 @@ import {
 import PostalMime, { type Address, type Email, type PostalMimeOptions } from "postal-mime";
 import { insertHeaders } from "./header-insert.js";
 import { pyPeerRepr } from "./python-repr.js";
+import { traceFields } from "./received.js";
 
 const ENCODER = new TextEncoder();
 const COMMASPACE = ", ";
@@ -122,6 +123,8 @@ export function addressesOf(list: Address | readonly Address[] | undefined): str
 export interface MessageOptions {
   /** Passed to postal-mime (attachment encoding, nesting and header size limits). */
   readonly parser?: PostalMimeOptions | undefined;
+  /** Prepend a `Received:` field (RFC 5321 §4.4) to the message. Default true. */
+  readonly traceHeaders?: boolean | undefined;
 }
 
 /**
@@ -148,28 +151,30 @@ export abstract class Message implements Handler {
   }
 
   async handleDATA(
-    _server: SMTP,
+    server: SMTP,
     session: Session,
     envelope: Envelope,
     _signal?: AbortSignal,
   ): Promise<HookResult> {
-    const message = await this.prepareMessage(session, envelope);
+    const trace = this.options.traceHeaders === false ? [] : traceFields(server, session, envelope);
+    const message = await this.prepareMessage(session, envelope, trace);
     await this.handleMessage(message);
     return "250 OK";
   }
 
   /**
    * Parses `envelope.content` (bytes, or the string `decodeData` makes) with the three fields
-   * appended at the end of the header section, as aiosmtpd's `prepare_message()`. Throws a
-   * `TypeError` when there is no content.
+   * appended at the end of the header section, as aiosmtpd's `prepare_message()`, and the
+   * `trace` fields (`Received:`) before it. Throws a `TypeError` when there is no content.
    */
   prepareMessage(
     session: Pick<Session, "peer">,
     envelope: EnvelopeFields & Pick<Envelope, "content">,
+    trace: readonly (readonly [string, string])[] = [],
   ): Promise<ParsedMessage> {
     let raw: Uint8Array;
     try {
-      raw = insertHeaders(contentBytes(envelope), peerFields(session, envelope));
+      raw = insertHeaders(contentBytes(envelope), peerFields(session, envelope), trace);
     } catch (error) {
       return Promise.reject(error);
     }

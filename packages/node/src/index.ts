@@ -1,5 +1,6 @@
 // The core's server types, re-exported so an application needs a single import.
 export {
+  type BodyFilterResult,
   compose,
   Envelope,
   type Handler,

@@ -141,4 +141,168 @@ describe("compose", () => {
     expect(await client.reply()).toBe("421 4.7.0 Closed to you");
     await client.closed();
   });
+
+  test("a fragment's auth_NAME mechanism is kept, called on its fragment", async () => {
+    class Tokens {
+      readonly token = "sesame";
+      auth_TOKEN(_server: unknown, args: string[]) {
+        const given = Buffer.from(args[1] ?? "", "base64").toString();
+        return given === this.token ? { success: true, authData: "tokens" } : { success: false };
+      }
+    }
+    const server = await start(compose(new Tokens() as Handler, { handleRCPT: () => undefined }), {
+      authRequireTls: false,
+    });
+    const client = await open(server);
+    await client.reply();
+    expect(await client.command("EHLO client.test")).toMatch(/AUTH .*TOKEN/);
+    expect(await client.command(`AUTH TOKEN ${Buffer.from("sesame").toString("base64")}`)).toMatch(
+      /^235 /,
+    );
+  });
+
+  describe("body stages (filterBody)", () => {
+    const send = (port: number, raw: string | Buffer) =>
+      nodemailer
+        .createTransport({ host: "127.0.0.1", port })
+        .sendMail({ envelope: { from: "a@b.test", to: ["c@d.test"] }, raw });
+
+    /** A delivery that records each body it stores. */
+    function store(bodies: string[]): Handler {
+      return {
+        async handleDATAStream(_s, _ss, _e, body) {
+          bodies.push(new TextDecoder().decode(await body.bytes()));
+          return "250 2.0.0 Stored";
+        },
+      };
+    }
+
+    test("stages prepend header lines in order; the delivery gets the message after them", async () => {
+      const bodies: string[] = [];
+      const trace: Handler = { filterBody: () => ({ prepend: "Received: by mx.test\r\n" }) };
+      const verdict: Handler = {
+        filterBody: () => ({ prepend: new TextEncoder().encode("X-Verdict: ok\r\n") }),
+      };
+      const server = await start(compose(trace, verdict, store(bodies)));
+      const info = await send(server.port, "Subject: x\r\n\r\nhello\r\n");
+      expect(info.response).toBe("250 2.0.0 Stored");
+      // The second stage's lines come first: it prepends to what the first one handed on.
+      expect(bodies).toEqual([
+        "X-Verdict: ok\r\nReceived: by mx.test\r\nSubject: x\r\n\r\nhello\r\n",
+      ]);
+    });
+
+    test("a stage that reads the whole body hands on its copy; a handleDATA delivery sees it in content", async () => {
+      const contents: string[] = [];
+      const reader: Handler = {
+        async filterBody(_s, _ss, _e, body) {
+          const chunks: Uint8Array[] = [];
+          for await (const chunk of body) chunks.push(chunk);
+          const size = chunks.reduce((n, c) => n + c.length, 0);
+          return {
+            prepend: `X-Size: ${size}\r\n`,
+            body: (async function* () {
+              yield* chunks;
+            })(),
+          };
+        },
+      };
+      const delivery: Handler = {
+        handleDATA: (_s, _ss, envelope) => {
+          contents.push(new TextDecoder().decode(envelope.content as Uint8Array));
+          return "250 2.0.0 Kept";
+        },
+      };
+      const server = await start(compose(reader, delivery));
+      const info = await send(server.port, "Subject: y\r\n\r\n12345\r\n");
+      expect(info.response).toBe("250 2.0.0 Kept");
+      expect(contents).toEqual(["X-Size: 21\r\nSubject: y\r\n\r\n12345\r\n"]);
+    });
+
+    test("a stage's reply refuses the message and the delivery is never called", async () => {
+      const bodies: string[] = [];
+      const refuse: Handler = {
+        async filterBody(_s, _ss, _e, body) {
+          await body.bytes();
+          return "550 5.7.1 Refused by policy";
+        },
+      };
+      const server = await start(compose(refuse, store(bodies)));
+      await expect(send(server.port, "Subject: z\r\n\r\nno\r\n")).rejects.toMatchObject({
+        responseCode: 550,
+        response: "550 5.7.1 Refused by policy",
+      });
+      expect(bodies).toEqual([]);
+    });
+
+    test("a stage that read the body and handed none on is an error, not an empty message", async () => {
+      const bodies: string[] = [];
+      const careless: Handler = {
+        async filterBody(_s, _ss, _e, body) {
+          await body.bytes();
+        },
+      };
+      const server = await start(compose(careless, store(bodies)));
+      await expect(send(server.port, "Subject: z\r\n\r\nlost\r\n")).rejects.toMatchObject({
+        response: expect.stringMatching(/^500 .*handed none on/),
+      });
+      expect(bodies).toEqual([]);
+    });
+
+    test("a delivery that stops early stops the replay it was given", async () => {
+      let replayClosed = false;
+      const keep: Handler = {
+        async filterBody(_s, _ss, _e, body) {
+          await body.bytes();
+          return {
+            body: (async function* () {
+              try {
+                for (let i = 0; i < 1000; i++) yield new Uint8Array(64 * 1024);
+              } finally {
+                replayClosed = true;
+              }
+            })(),
+          };
+        },
+      };
+      const early: Handler = {
+        async handleDATAStream(_s, _ss, _e, body) {
+          const reader = body.getReader();
+          await reader.read();
+          return "451 4.3.0 Not now";
+        },
+      };
+      const server = await start(compose(keep, early));
+      await expect(send(server.port, "Subject: q\r\n\r\nx\r\n")).rejects.toMatchObject({
+        responseCode: 451,
+      });
+      await expect.poll(() => replayClosed).toBe(true);
+    });
+
+    test("a body over the size limit fails through the stages: 552, nothing stored", async () => {
+      const bodies: string[] = [];
+      const trace: Handler = { filterBody: () => ({ prepend: "Received: by mx.test\r\n" }) };
+      const server = await start(compose(trace, store(bodies)), { dataSizeLimit: 100_000 });
+      const raw = `Subject: big\r\n\r\n${"x".repeat(998)}\r\n`.repeat(200);
+      await expect(send(server.port, raw)).rejects.toMatchObject({ responseCode: 552 });
+      expect(bodies).toEqual([]);
+    });
+
+    test("a 20 MB message streams through a stage with backpressure", async () => {
+      let size = 0;
+      const trace: Handler = { filterBody: () => ({ prepend: "Received: by mx.test\r\n" }) };
+      const count: Handler = {
+        async handleDATAStream(_s, _ss, _e, body) {
+          for await (const chunk of body) size += chunk.length;
+          return "250 2.0.0 Counted";
+        },
+      };
+      const server = await start(compose(trace, count), { dataSizeLimit: 64 * 1024 * 1024 });
+      const line = `${"y".repeat(998)}\r\n`;
+      const raw = Buffer.from(`Subject: big\r\n\r\n${line.repeat(20_000)}`);
+      const info = await send(server.port, raw);
+      expect(info.response).toBe("250 2.0.0 Counted");
+      expect(size).toBe(raw.length + "Received: by mx.test\r\n".length);
+    });
+  });
 });

@@ -1,4 +1,8 @@
-import type { Handler } from "./handler.js";
+import type { ReplyLike } from "../reply.js";
+import { MessageBody } from "./body.js";
+import type { BodyFilterResult, Handler } from "./handler.js";
+import type { Envelope, Session } from "./session.js";
+import type { ServerContext } from "./smtp-options.js";
 
 /**
  * Chains handler fragments into one handler, the way Haraka chains plugins:
@@ -14,10 +18,21 @@ import type { Handler } from "./handler.js";
  * - `handleCLOSE` runs in every fragment, whatever the others do;
  * - the body goes to the one fragment with `handleDATA` or `handleDATAStream` (the delivery), and
  *   `handleAUTH` (taking over the AUTH exchange) to the one fragment that has it: two fragments
- *   with the same one of these are a mistake, reported when composing.
+ *   with the same one of these are a mistake, reported when composing;
+ * - before the delivery, the body passes through every fragment's `filterBody`, in order (body
+ *   stages). A stage returns nothing to pass the body on unread; a reply to refuse the message
+ *   (the delivery is never called, so nothing is stored); or `{ prepend, body }`: header lines
+ *   to put before the message and, when it read the body, the body to hand on instead. A verifier
+ *   reads the whole message (keeping a copy: spooled to a file when large), decides, and hands
+ *   on `{ prepend: "Authentication-Results: ...\r\n", body: replayOfTheCopy }`; a stage that only
+ *   adds a header (`Received:`) returns `{ prepend }` at once and the body streams on. Each stage
+ *   and the delivery see the message as the stages before it left it, through a `MessageBody`
+ *   with the same backpressure. With stages, a `handleDATA` delivery gets `envelope.content`
+ *   with the prepended lines.
  *
  * The composed handler has only the hooks some fragment has, so a step no fragment cares about
- * costs what it costs without a handler.
+ * costs what it costs without a handler. A fragment's aiosmtpd-style AUTH mechanisms
+ * (`auth_NAME` methods) are kept, bound to it; the first fragment with a name has it.
  */
 export function compose(...fragments: readonly Handler[]): Handler {
   const composed: Record<string, unknown> = {};
@@ -54,7 +69,16 @@ export function compose(...fragments: readonly Handler[]): Handler {
   }
 
   const delivery = single(fragments, ["handleDATA", "handleDATAStream"], "the body");
-  if (delivery) {
+  const filters = having("filterBody");
+  if (filters.length > 0) {
+    composed.handleDATAStream = (
+      server: ServerContext,
+      session: Session,
+      envelope: Envelope,
+      body: MessageBody,
+      signal: AbortSignal,
+    ) => filterThenDeliver(filters, delivery, server, session, envelope, body, signal);
+  } else if (delivery) {
     for (const hook of ["handleDATA", "handleDATAStream"] as const) {
       if (typeof delivery[hook] === "function")
         composed[hook] = (...args: unknown[]) => call(delivery, hook, args);
@@ -173,4 +197,88 @@ function single(
     throw new TypeError(`compose: only one fragment can take ${what}, but ${names} both do`);
   }
   return owners[0];
+}
+
+const ENCODER = new TextEncoder();
+
+/** A `filterBody` answer that is a reply (refuses the message) rather than a `BodyFilterResult`. */
+function isReply(value: unknown): value is ReplyLike {
+  return typeof value === "string" || typeof (value as { code?: unknown }).code === "number";
+}
+
+/** The body stages, then the delivery with the body the last stage handed on. */
+async function filterThenDeliver(
+  filters: readonly Handler[],
+  delivery: Handler | undefined,
+  server: ServerContext,
+  session: Session,
+  envelope: Envelope,
+  received: MessageBody,
+  signal: AbortSignal,
+): Promise<unknown> {
+  const relays: Relay[] = [];
+  let body = received;
+  try {
+    for (const filter of filters) {
+      const value = (await call(filter, "filterBody", [server, session, envelope, body, signal])) as
+        | BodyFilterResult
+        | ReplyLike
+        | null
+        | undefined;
+      if (isAnswer(value) && isReply(value)) return value;
+      const result = (value ?? {}) as BodyFilterResult;
+      if (result.body === undefined && body.locked) {
+        const name = filter.constructor?.name || "a handler object";
+        throw new TypeError(`compose: ${name}.filterBody read the body but handed none on`);
+      }
+      if (result.prepend === undefined && result.body === undefined) continue;
+      const relay = new Relay(result.prepend, result.body ?? body);
+      relays.push(relay);
+      body = relay.output;
+    }
+    if (delivery?.handleDATAStream) {
+      return await call(delivery, "handleDATAStream", [server, session, envelope, body, signal]);
+    }
+    if (delivery?.handleDATA) {
+      // What the server does for a handleDATA delivery, on the filtered body.
+      const content = await body.bytes();
+      envelope.originalContent = content;
+      envelope.content = server.options.decodeData ? new TextDecoder().decode(content) : content;
+      return await call(delivery, "handleDATA", [server, session, envelope, signal]);
+    }
+    return undefined;
+  } finally {
+    // A delivery that returned early (or a refusal) reads no more: stop the replays.
+    for (const relay of relays) relay.stop();
+  }
+}
+
+/** Feeds `prepend`, then `source`, into a new `MessageBody`, waiting for its reader. */
+class Relay {
+  readonly output = new MessageBody();
+  #stopped = false;
+
+  constructor(prepend: Uint8Array | string | undefined, source: AsyncIterable<Uint8Array>) {
+    void this.#pump(typeof prepend === "string" ? ENCODER.encode(prepend) : prepend, source);
+  }
+
+  async #pump(prepend: Uint8Array | undefined, source: AsyncIterable<Uint8Array>): Promise<void> {
+    const output = this.output;
+    try {
+      if (prepend && prepend.length > 0) await output.write(prepend);
+      for await (const chunk of source) {
+        if (this.#stopped) break; // ends the source's iteration: a spool file gets closed
+        await output.write(chunk);
+      }
+      output.end();
+    } catch (error) {
+      // The body failed upstream (a size limit, the client leaving): the reader sees it.
+      output.fail(error);
+    }
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.output.abandon();
+  }
 }

@@ -32,6 +32,20 @@ export interface AuthVerdict {
   /** The identity the mechanism names, when it exposes one (`authData.login`, a string). */
   readonly login: string | null;
 }
+/**
+ * What a body filter (`filterBody`) hands on to the later filters and the delivery instead of the
+ * body it was given.
+ */
+export interface BodyFilterResult {
+  /** Header lines to put before the message, each ending in CRLF (e.g. `Authentication-Results:`). */
+  readonly prepend?: Uint8Array | string | undefined;
+  /**
+   * The message to hand on in place of the one given (e.g. a replay of a spooled copy); needed
+   * when the filter read the body. Without it the body given goes on, still unread.
+   */
+  readonly body?: AsyncIterable<Uint8Array> | undefined;
+}
+
 /** A hook's answer: a reply (`"250 OK"` or a `Reply`), or nothing for the default behaviour. */
 export type HookResult = ReplyLike | undefined | null | void;
 
@@ -121,6 +135,21 @@ export interface Handler {
     body: MessageBody,
     signal: AbortSignal,
   ): Awaitable<readonly ReplyLike[] | HookResult>;
+  /**
+   * A body stage, run by `compose()` only: called when the body starts, before the fragment that
+   * delivers it, in fragment order. Return nothing to pass the body on untouched (unread); a
+   * reply to refuse the message (the delivery is not called); or a `BodyFilterResult`: header
+   * lines to prepend, and, when the filter read the body (to verify a signature over all of it),
+   * the body to hand on (a replay of a copy it kept). A filter that read the body and hands none
+   * on is an error.
+   */
+  filterBody?(
+    server: ServerContext,
+    session: Session,
+    envelope: Envelope,
+    body: MessageBody,
+    signal: AbortSignal,
+  ): Awaitable<BodyFilterResult | HookResult>;
   handleRSET?(
     server: ServerContext,
     session: Session,

@@ -4,6 +4,7 @@ export { compose } from "./compose.js";
 export type {
   AuthVerdict,
   Awaitable,
+  BodyFilterResult,
   CloseReason,
   ConnectDecision,
   Handler,

@@ -19,6 +19,16 @@ export class Session {
    * `transportPeer`); relay commands (XCLIENT) may replace it too.
    */
   peer: PeerAddress | null;
+  /**
+   * The client's host name from reverse DNS (set by a lookup such as `@smtpkit/verify`'s
+   * `reverseDns()`); `null` when none was looked up or found. Trust it only when `fcrdns`.
+   */
+  reverseName: string | null = null;
+  /**
+   * Whether `reverseName` is forward-confirmed (it resolves back to `peer`'s address); `null`
+   * when no lookup ran.
+   */
+  fcrdns: boolean | null = null;
   /** The other end of the socket, whatever the PROXY header or a relay command said. */
   transportPeer: PeerAddress | null = null;
   /** The address and port the client connected to (this server's side of the socket). */
@@ -90,6 +100,8 @@ export function transmissionType(session: Session, envelope: Envelope | null): s
 export function carryConnection(from: Session, to: Session): void {
   to.id = from.id;
   to.peer = from.peer;
+  to.reverseName = from.reverseName;
+  to.fcrdns = from.fcrdns;
   to.transportPeer = from.transportPeer;
   to.localAddress = from.localAddress;
   to.localPort = from.localPort;
