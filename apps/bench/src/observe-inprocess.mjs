@@ -75,7 +75,10 @@ const VARIANTS = {
   none: { smtp: SMTP, options: {} },
   ...(Baseline && { baseline: { smtp: Baseline, options: {} } }),
   logs: { smtp: SMTP, options: { observer: observe({ logger, channels: false }) } },
-  "logs-sync": { smtp: SMTP, options: { observer: observe({ logger: logsSync, channels: false }) } },
+  "logs-sync": {
+    smtp: SMTP,
+    options: { observer: observe({ logger: logsSync, channels: false }) },
+  },
   metrics: { smtp: SMTP, options: { observer: observe({ metrics, channels: false }) } },
   "logs-metrics": {
     smtp: SMTP,
