@@ -157,7 +157,7 @@ describe("smtpkit watches --tlscert/--tlskey", () => {
     );
     expect(cli.child.exitCode).toBeNull(); // SIGHUP reloads, it does not end the server
     expect(await cli.stop()).toBe(0);
-  });
+  }, 120_000);
 
   it("--tls-min-version TLSv1.3 refuses a TLS 1.2 client, before and after a reload", async () => {
     point("cert.pem", first.cert);
@@ -192,7 +192,7 @@ describe("smtpkit watches --tlscert/--tlskey", () => {
     const modern = await (await open(port)).startTls();
     expect(modern.fingerprint256).toBe(fingerprintOf(second.cert));
     expect(await cli.stop()).toBe(0);
-  });
+  }, 120_000);
 });
 
 describe("--tls-min-version and --tls-ciphers", () => {
@@ -227,7 +227,7 @@ describe("--tls-min-version and --tls-ciphers", () => {
   });
 });
 
-async function until(check: () => boolean, got: () => string, timeout = 15_000): Promise<void> {
+async function until(check: () => boolean, got: () => string, timeout = 30_000): Promise<void> {
   const deadline = Date.now() + timeout;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out; stderr: ${got()}`);
