@@ -2,6 +2,7 @@ import { catalogueReply, REPLIES } from "../engine/replies.js";
 import { SmtpError } from "../errors.js";
 import { formatReply, type Reply, type ReplyLike, toReply } from "../reply.js";
 import type { Handler } from "./handler.js";
+import type { ServerContext } from "./smtp-options.js";
 
 /**
  * The one exception policy. Whatever a hook or command does wrong — throws, rejects, or returns
@@ -55,6 +56,26 @@ export function callHook(
   return Promise.resolve(value).then(
     (settled) => ({ value: settled, error: null }),
     (error: unknown) => failure(error, handler, log).then(asError),
+  );
+}
+
+/**
+ * Calls the handler's hook `name` as `(server, session, envelope, ...args, signal)`; a missing
+ * hook costs nothing (no closure, no signal).
+ */
+export function namedHook(
+  server: ServerContext & { readonly handler: Handler },
+  name: HookName,
+  args: readonly unknown[],
+  log: ErrorLog,
+): Outcome | Promise<Outcome> {
+  const handler = server.handler;
+  const fn = handler[name] as ((...all: unknown[]) => unknown) | undefined;
+  if (!fn) return NO_HOOK;
+  return callHook(
+    () => fn.call(handler, server, server.session, server.envelope, ...args, server.signal),
+    handler,
+    log,
   );
 }
 

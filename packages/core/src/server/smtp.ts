@@ -8,7 +8,15 @@ import { BuiltinCommands } from "./builtin-commands.js";
 import { closeHook, decideGreeting, identify } from "./connect.js";
 import { Deadline } from "./deadline.js";
 import type { CloseReason, Handler } from "./handler.js";
-import { callHook, failure, type HookName, NO_HOOK, type Outcome, replyOf } from "./hooks.js";
+import {
+  callHook,
+  failure,
+  type HookName,
+  NO_HOOK,
+  namedHook,
+  type Outcome,
+  replyOf,
+} from "./hooks.js";
 import { answerRecipients } from "./lmtp-status.js";
 import { saslContext } from "./mechanisms.js";
 import { bodyError, MessageReception } from "./message.js";
@@ -16,6 +24,7 @@ import { type RelayContext, relayEvent } from "./relay-chain.js";
 import { carryConnection, Envelope, Session } from "./session.js";
 import { SessionReport } from "./session-report.js";
 import type { ServerContext, SmtpOptions } from "./smtp-options.js";
+import { upgradeToTls } from "./starttls.js";
 import { availableMechanisms, engineOptions, type ServerTables, serverTables } from "./tables.js";
 import {
   before,
@@ -36,11 +45,9 @@ const CONNECTION_CLOSED = Object.freeze(new Error("connection closed"));
 
 /**
  * One SMTP (or LMTP) session, aiosmtpd's `SMTP` class: it drives the sans-IO engine over an
- * abstract transport and calls the handler's hooks. Runtime-free; an adapter creates one per
- * accepted connection and calls `run()`.
- *
- * One loop (`run`) pulls the engine's events and hands each to `dispatch`; everything that waits
- * for the client goes through `fill`. Events without a hook are handled synchronously.
+ * abstract transport and calls the handler's hooks; an adapter makes one per connection and calls
+ * `run()`. One loop (`run`) hands each engine event to `dispatch`; every wait for the client goes
+ * through `fill`. Events without a hook are handled synchronously.
  *
  * Subclass it to add or replace commands: a method `smtpPING(argument)` adds `PING` (give it a
  * HELP text with `@syntax("PING [ignored]")`); overriding `smtpMAIL` replaces MAIL, and
@@ -112,10 +119,7 @@ export class SMTP extends BuiltinCommands implements ServerContext {
         if (event.type === "needData") {
           // fill(), inline: an idle session waits in one suspended frame (memory per connection).
           const out = this.startWait();
-          if (out.length > 0) {
-            this.report?.sent(out);
-            await transport.write(out);
-          }
+          if (out.length > 0) await this.send(out);
           this.endWait(await (this.pendingRead ?? transport.read()));
           this.pendingRead = null;
           continue;
@@ -363,18 +367,9 @@ export class SMTP extends BuiltinCommands implements ServerContext {
     if (greeting.refused) this.closeReason = "refused";
   }
 
-  /**
-   * Calls the handler's hook `name` as `(server, session, envelope, ...args, signal)`; a missing
-   * hook costs nothing (no closure, no signal).
-   */
+  /** Calls the handler's hook `name` (hooks.ts: a missing hook costs nothing). */
   private hook(name: HookName, ...args: unknown[]): Outcome | Promise<Outcome> {
-    const fn = this.handler[name] as ((...all: unknown[]) => unknown) | undefined;
-    if (!fn) return NO_HOOK;
-    return callHook(
-      () => fn.call(this.handler, this, this.session, this.envelope, ...args, this.signal),
-      this.handler,
-      this.logError,
-    );
+    return namedHook(this, name, args, this.logError);
   }
 
   // Bodies.
@@ -390,12 +385,11 @@ export class SMTP extends BuiltinCommands implements ServerContext {
       return;
     }
     const outcome = reception ? await reception.complete() : NO_HOOK;
-    if (this.options.lmtp) {
-      const count = event.recipients.length;
-      this.sent(
-        await answerRecipients(this.connection, outcome, count, this.handler, this.logError),
-      );
-    } else await this.answer(outcome);
+    const { connection, handler, logError } = this;
+    const count = event.recipients.length;
+    if (this.options.lmtp)
+      this.sent(await answerRecipients(connection, outcome, count, handler, logError));
+    else await this.answer(outcome);
     this.envelope = this.createEnvelope();
   }
 
@@ -403,25 +397,20 @@ export class SMTP extends BuiltinCommands implements ServerContext {
 
   private async startTls(): Promise<void> {
     await this.flush();
-    let info: Awaited<ReturnType<SmtpTransport["startTls"]>>;
-    try {
-      info = await this.transport.startTls();
-    } catch (error) {
-      // aiosmtpd: TLSSetupException goes to handle_exception, then the connection closes.
-      await callHook(() => this.handler.handleException?.(error), this.handler, this.logError);
-      this.closeSoon();
-      return;
-    }
-    const previous = this.session;
-    this.session = this.createSession();
-    carryConnection(previous, this.session);
-    this.session.ssl = info;
-    this.envelope = this.createEnvelope();
-    let accepted = true;
-    if (this.handler.handleSTARTTLS) {
-      const outcome = await this.hook("handleSTARTTLS");
-      accepted = outcome.error === null && outcome.value !== false;
-    }
+    const accepted = await upgradeToTls({
+      transport: this.transport,
+      handler: this.handler,
+      logError: this.logError,
+      restart: (info) => {
+        const previous = this.session;
+        this.session = this.createSession();
+        carryConnection(previous, this.session);
+        this.session.ssl = info;
+        this.envelope = this.createEnvelope();
+      },
+      hook: () => this.hook("handleSTARTTLS"),
+    });
+    if (accepted === null) return this.closeSoon();
     this.connection.tlsEstablished({ accepted });
     this.report?.tls();
     this.offerMechanisms();
@@ -459,18 +448,15 @@ export class SMTP extends BuiltinCommands implements ServerContext {
    */
   private async fill(): Promise<void> {
     const out = this.startWait();
-    if (out.length > 0) {
-      this.report?.sent(out);
-      await this.transport.write(out);
-    }
+    if (out.length > 0) await this.send(out);
     this.endWait(await this.transport.read());
   }
 
   /** The wait for the client begins: its deadline starts; returns the replies to send first. */
   private startWait(): Uint8Array {
-    const conn = this.connection;
-    this.deadline.wait(conn.phase, this.options, conn.bufferedBytes > 0);
-    return conn.dataToSend();
+    const { connection } = this;
+    this.deadline.wait(connection.phase, this.options, connection.bufferedBytes > 0);
+    return connection.dataToSend();
   }
 
   /** The wait ended with `data` (`null` at end of input). */
@@ -503,9 +489,11 @@ export class SMTP extends BuiltinCommands implements ServerContext {
 
   private async flush(): Promise<void> {
     const data = this.connection?.dataToSend();
-    if (data && data.length > 0) {
-      this.report?.sent(data);
-      await this.transport.write(data);
-    }
+    if (data && data.length > 0) await this.send(data);
+  }
+
+  private send(data: Uint8Array): Promise<void> {
+    this.report?.sent(data);
+    return this.transport.write(data);
   }
 }
