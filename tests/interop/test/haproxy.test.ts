@@ -43,7 +43,7 @@ interface Instance {
 }
 
 /** `smtpkit -c Mailbox DIR` taking PROXY v2 headers from the balancer only. */
-async function startInstance(): Promise<Instance> {
+async function startInstance(...extra: string[]): Promise<Instance> {
   const maildir = join(tempDir("smtpkit-lb-"), "Maildir");
   const port = await freePort();
   const daemon = startDaemon(process.execPath, [
@@ -57,6 +57,7 @@ async function startInstance(): Promise<Instance> {
     `${LOCALHOST}/32`,
     "--proxy-untrusted",
     "refuse",
+    ...extra,
     "-c",
     "Mailbox",
     maildir,
@@ -150,6 +151,8 @@ describe("behind HAProxy with send-proxy-v2", () => {
     for (const message of messages) {
       const peer = /^X-Peer: (.*)$/m.exec(message)?.[1] ?? "";
       expect(peer).toContain(CLIENT_ADDRESS);
+      // The trace header names the client too (RFC 5321 §4.4: its address in brackets).
+      expect(message).toMatch(/^Received: from \S+ \((?:\S+ )?\[127\.0\.0\.2\]\)/m);
     }
   });
 
@@ -165,6 +168,26 @@ describe("behind HAProxy with send-proxy-v2", () => {
     expect(replyText(await client.reply())).toMatch(/^221 /);
     client.close();
     expect(readdirSync(join(a.maildir, "new"))).toEqual([]);
+  });
+
+  it("connection policy counts the client's address, not the balancer's", async () => {
+    const a = await startInstance("--max-connections-per-ip", "1");
+    const front = await startHaproxy([a]);
+    const first = await RawClient.connect(front, { localAddress: CLIENT_ADDRESS });
+    expect(replyText(await first.reply())).toMatch(/^220 /);
+    // The same client again: over its limit of one connection.
+    const second = await RawClient.connect(front, { localAddress: CLIENT_ADDRESS });
+    expect(replyText(await second.reply())).toMatch(/^421 4\.7\.0 /);
+    second.close();
+    // Another client behind the same balancer has its own budget.
+    const other = await RawClient.connect(front, { localAddress: "127.0.0.3" });
+    expect(replyText(await other.reply())).toMatch(/^220 /);
+    other.write("QUIT\r\n");
+    expect(replyText(await other.reply())).toMatch(/^221 /);
+    other.close();
+    first.write("QUIT\r\n");
+    expect(replyText(await first.reply())).toMatch(/^221 /);
+    first.close();
   });
 
   it("loses no accepted message when one instance is stopped (SIGTERM) mid-load", async () => {
