@@ -138,9 +138,13 @@ async function main(argv: readonly string[]): Promise<void> {
 
   const bound = options.path ?? hostPort(options.host === "" ? "*" : options.host, server.port);
   log.info(`Server is listening on ${bound}`);
+  // Certificate reloads are reported whatever -d says; as JSON lines with --log-format json.
+  const json = options.logFormat === "json";
   const certificates = watchCertificates(server, options, serveOptions, {
-    info: (message) => process.stderr.write(`${PROGRAM}: ${message}\n`),
-    error: (message) => process.stderr.write(`${PROGRAM}: error: ${message}\n`),
+    info: (message) =>
+      json ? log.info(message) : process.stderr.write(`${PROGRAM}: ${message}\n`),
+    error: (message) =>
+      json ? log.error(message) : process.stderr.write(`${PROGRAM}: error: ${message}\n`),
   });
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
