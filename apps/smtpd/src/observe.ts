@@ -35,9 +35,10 @@ export function cliObservation(
     };
   }
   const level = options.debug > 0 ? "debug" : "info";
-  // Buffered (a write per line would cost more than the session's own work; see the bench's
-  // observability scenario), flushed when the process exits.
-  const destination = pino.destination({ dest: 2, sync: false });
+  // Buffered: lines leave in writes of 4 KiB or more (a write per line, a thread-pool job each,
+  // would cost more than the session's own work; see the bench's observability scenario),
+  // flushed when the process exits.
+  const destination = pino.destination({ dest: 2, sync: false, minLength: 4096 });
   process.once("exit", () => {
     try {
       destination.flushSync();

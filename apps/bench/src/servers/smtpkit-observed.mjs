@@ -1,6 +1,6 @@
 // smtpkit as in smtpkit.mjs (streaming sink, 32 MiB limit) with an observer, for the
 // observability scenario (src/observe.mjs): SMTPKIT_OBSERVE says which, a comma-separated list of
-//   logs       JSON lines at info level (pino), to /dev/null through pino's buffered destination
+//   logs       JSON lines at info level (pino), to /dev/null through pino's buffered destination (4 KiB writes)
 //   logs-sync  the same with a write per line (what the CLI does: --log-format json)
 //   metrics    the prom-client counters and histograms (promMetrics(), global registry)
 // The -observed variants are thin files that set it and import this one.
@@ -26,7 +26,11 @@ export async function start(what) {
     parts.has("logs") || parts.has("logs-sync")
       ? pino(
           { level: "info" },
-          pino.destination({ dest: "/dev/null", sync: parts.has("logs-sync") }),
+          pino.destination(
+            parts.has("logs-sync")
+              ? { dest: "/dev/null", sync: true }
+              : { dest: "/dev/null", sync: false, minLength: 4096 },
+          ),
         )
       : undefined;
   const observer = observe({
