@@ -98,7 +98,7 @@ export class TransparentRelay {
    * recipient). A body the client does not complete
    * (limit, RSET, hang-up) never gets its final dot: the upstream connection is closed instead.
    */
-  async data(body: MessageBody, peerHost: string): Promise<Reply | Reply[]> {
+  async data(body: MessageBody, peerHost: string, trace: string | null): Promise<Reply | Reply[]> {
     const client = this.#client;
     const reader = body.getReader();
     if (!client || !this.#transaction) {
@@ -112,7 +112,7 @@ export class TransparentRelay {
         await reader.cancel().catch(() => undefined);
         return this.#passOn(ready);
       }
-      const outcome = await send(client, reader, peerHost);
+      const outcome = await send(client, reader, peerHost, trace);
       if (outcome === "bodyFailed") {
         this.#drop();
         return lost(null);
@@ -184,10 +184,13 @@ async function send(
   client: UpstreamClient,
   reader: BodyReader,
   peerHost: string,
+  trace: string | null,
 ): Promise<"sent" | "bodyFailed"> {
   const inserter = new PeerInserter(peerHost);
   const stuffer = new DotStuffer();
   const encode = (parts: readonly Uint8Array[]) => parts.flatMap((part) => stuffer.push(part));
+  // This hop's trace line goes first (RFC 5321 §4.4), before the client's first byte.
+  if (trace !== null) await client.writeBody(encode([new TextEncoder().encode(trace)]));
   for (;;) {
     let chunk: Awaited<ReturnType<BodyReader["read"]>>;
     try {

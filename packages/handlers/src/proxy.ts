@@ -20,6 +20,7 @@ import SMTPConnection, {
 import { UsageError } from "./cli.js";
 import { PeerInserter } from "./peer-inserter.js";
 import { TransparentRelay } from "./proxy-transparent.js";
+import { receivedValue } from "./received.js";
 import type { UpstreamClientOptions } from "./upstream-client.js";
 import type { ReplyReaderLimits } from "./upstream-reply.js";
 
@@ -67,6 +68,8 @@ export interface ProxyOptions {
    * transparent mode has no such case: each recipient's refusal is its RCPT reply.)
    */
   readonly partial?: "fail" | "accept" | undefined;
+  /** Prepend this hop's `Received:` (RFC 5321 §4.4) to what goes upstream. Default true. */
+  readonly traceHeaders?: boolean | undefined;
 }
 
 /** At most this many refused recipients are listed in a reply. */
@@ -189,9 +192,11 @@ export class SmtpProxy implements Handler {
     if (this.mode === "transparent") return this.#transparentData(server, session, envelope, body);
     const recipients = [...envelope.rcptTos];
     const reader = body.getReader();
-    const message = Readable.from(withPeer(reader, peerHost(messagePeer(session, envelope))), {
-      objectMode: false,
-    });
+    const trace = this.#trace(server, session, envelope);
+    const message = Readable.from(
+      withPeer(reader, peerHost(messagePeer(session, envelope)), trace),
+      { objectMode: false },
+    );
     let outcome: { info: SMTPConnectionSendInfo } | { error: UpstreamError };
     try {
       outcome = { info: await this.relay(upstreamEnvelope(envelope), message, signal) };
@@ -228,7 +233,8 @@ export class SmtpProxy implements Handler {
       return makeReply(451, "Error: no upstream transaction", "4.4.2");
     }
     const recipients = [...envelope.rcptTos];
-    const outcome = await relay.data(body, peerHost(messagePeer(session, envelope)));
+    const trace = this.#trace(server, session, envelope);
+    const outcome = await relay.data(body, peerHost(messagePeer(session, envelope)), trace);
     if (!Array.isArray(outcome)) return lmtp ? recipients.map(() => outcome) : outcome;
     // An LMTP upstream: one reply per recipient it accepted, in order (the same as ours).
     const refused = new Map<string, Reply>();
@@ -242,6 +248,12 @@ export class SmtpProxy implements Handler {
   }
 
   /** The transparent mode's upstream client settings, from the constructor and `options`. */
+  /** This hop's `Received:` line (CRLF-terminated), unless `traceHeaders: false`. */
+  #trace(server: ServerContext, session: Session, envelope: Envelope): string | null {
+    if (this.options.traceHeaders === false) return null;
+    return `Received: ${receivedValue(server, session, envelope)}\r\n`;
+  }
+
   #upstreamOptions(): UpstreamClientOptions {
     const c = this.options.connection ?? {};
     const auth = this.options.auth;
@@ -375,7 +387,12 @@ function peerHost(peer: PeerAddress | null): string {
   return peer.address || (peer.family === "unix" ? "unix" : "unknown");
 }
 
-async function* withPeer(reader: BodyReader, host: string): AsyncGenerator<Uint8Array> {
+async function* withPeer(
+  reader: BodyReader,
+  host: string,
+  trace: string | null,
+): AsyncGenerator<Uint8Array> {
+  if (trace !== null) yield new TextEncoder().encode(trace);
   const inserter = new PeerInserter(host);
   for (;;) {
     const { done, value } = await reader.read();

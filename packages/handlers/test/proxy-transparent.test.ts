@@ -96,7 +96,8 @@ async function proxyTo(
   options: ProxyOptions = {},
   serveOptions: Parameters<typeof serve>[1] = {},
 ) {
-  const proxy = new SmtpProxy("127.0.0.1", upstreamPort, options);
+  // The relayed bytes are compared with what was sent: no Received: line (proxy.test.ts has its test).
+  const proxy = new SmtpProxy("127.0.0.1", upstreamPort, { traceHeaders: false, ...options });
   return { proxy, server: await start(proxy, serveOptions) };
 }
 

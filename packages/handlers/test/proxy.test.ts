@@ -59,13 +59,17 @@ function capturing(reply = "250 2.0.0 Ok: queued as ABC123") {
   return { handler, captured };
 }
 
-/** A proxy in front of `upstreamPort`. */
+/**
+ * A proxy in front of `upstreamPort`. These tests compare the relayed bytes with what was sent, so
+ * this hop's `Received:` line is off unless a test asks for it (its own test below).
+ */
 async function proxyTo(
   upstreamPort: number,
   options: ConstructorParameters<typeof SmtpProxy>[2] = {},
   serveOptions: Parameters<typeof serve>[1] = {},
 ) {
-  return start(new SmtpProxy("127.0.0.1", upstreamPort, options), serveOptions);
+  const proxy = new SmtpProxy("127.0.0.1", upstreamPort, { traceHeaders: false, ...options });
+  return start(proxy, serveOptions);
 }
 
 // aiosmtpd's TestProxy source and expected upstream bytes.
@@ -82,6 +86,20 @@ const AT_DATA = { mode: "atData" } as const;
 describe.each(["transparent", "atData"] as const)(
   "Proxy relays the envelope and the bytes (%s)",
   (mode) => {
+    it("prepends this hop's Received: line by default (RFC 5321 §4.4), above the client's bytes", async () => {
+      const upstream = capturing();
+      const up = await start(upstream.handler);
+      const proxy = await proxyTo(up.port, { mode, traceHeaders: true });
+      await smtplibSend(proxy.port, "anne@example.com", ["bart@example.com"], SOURCE);
+      const [message] = upstream.captured as [Captured];
+      const relayed = text(message.bytes);
+      expect(relayed).toMatch(
+        /^Received: from \S+ \(\[127\.0\.0\.1\]\) by \S+ with E?SMTP id \w+ for <bart@example\.com>; \w{3}, /,
+      );
+      // Below it, exactly what the client sent (with X-Peer, as without the trace line).
+      expect(relayed.slice(relayed.indexOf("\r\n") + 2)).toBe(expected("127.0.0.1"));
+    });
+
     it("aiosmtpd's test_deliver_bytes / test_deliver_str, to a smtpkit upstream", async () => {
       for (const decodeData of [false, true]) {
         const upstream = capturing();
