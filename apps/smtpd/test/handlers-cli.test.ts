@@ -213,6 +213,10 @@ describe("-c Proxy HOST PORT", () => {
       ]);
       expect(get("X-MailFrom")).toEqual(["anne@example.com"]);
       expect(get("X-RcptTo")).toEqual(["bart@example.com, carl@example.com"]);
+      // This hop's trace line (two recipients: no `for`); aiosmtpd's Mailbox adds none.
+      expect(get("Received")).toEqual([
+        expect.stringMatching(/^from \S+ \(\[127\.0\.0\.1\]\) by /),
+      ]);
       expect(payload).toBe("Hi Bart, this is Anne.\n");
       await cli.stop();
     } finally {
