@@ -36,9 +36,16 @@ export function cliObservation(
   }
   const level = options.debug > 0 ? "debug" : "info";
   // Buffered: lines leave in writes of 4 KiB or more (a write per line, a thread-pool job each,
-  // would cost more than the session's own work; see the bench's observability scenario),
-  // flushed when the process exits.
+  // would cost more than the session's own work; see the bench's observability scenario), and
+  // at least every 250 ms so a quiet server's lines are not held back; flushed on exit.
   const destination = pino.destination({ dest: 2, sync: false, minLength: 4096 });
+  setInterval(() => {
+    try {
+      destination.flush();
+    } catch {
+      // Not open yet: the next tick writes it.
+    }
+  }, 250).unref();
   process.once("exit", () => {
     try {
       destination.flushSync();
