@@ -1,6 +1,7 @@
 import type { ReplyLike } from "../reply.js";
 import { MessageBody } from "./body.js";
 import type { BodyFilterResult, Handler } from "./handler.js";
+import { isThenable } from "./hooks.js";
 import type { Envelope, Session } from "./session.js";
 import type { ServerContext } from "./smtp-options.js";
 
@@ -144,10 +145,6 @@ function firstAnswer(chain: readonly Handler[], hook: keyof Handler) {
     return undefined;
   };
   return (...args: unknown[]) => from(0, args);
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as { then?: unknown } | null)?.then === "function";
 }
 
 /** `handleEHLO(server, session, envelope, hostname, responses, signal)`, threaded. */

@@ -125,7 +125,8 @@ function asError(reply: Reply): Outcome {
   return { value: undefined, error: reply };
 }
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
+/** A promise or any other thenable (what a hook may return instead of its answer). */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (
     value !== null &&
     (typeof value === "object" || typeof value === "function") &&
