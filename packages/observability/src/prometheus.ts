@@ -13,6 +13,44 @@ import {
 import type { CounterMetric, GaugeMetric, HistogramMetric, Labels, Metrics } from "./metrics.js";
 
 /**
+ * Series bound to fixed labels count in plain numbers on the session's path; prom-client learns
+ * of them when it is read (a scrape, or a cluster primary asking), through the metric's
+ * `collect`. A counter's `inc` is then an addition, a histogram's `observe` a push into a small
+ * queue (applied at once when 256 are waiting, so memory stays bounded without scrapes).
+ */
+interface Pending {
+  flush(): void;
+}
+
+/**
+ * What each metric this module created holds back until it is read: one accumulator per label
+ * set, shared by every observer that binds it (so their number stays that of the series).
+ */
+const PENDING = new WeakMap<object, Map<string, Pending>>();
+
+function flushAll(this: object): void {
+  for (const pending of PENDING.get(this)?.values() ?? []) pending.flush();
+}
+
+/**
+ * The accumulator for `labels` of `metric`, made by `make` the first time; `null` for a metric
+ * made elsewhere (without our collect), which is then counted directly.
+ */
+function heldBack<T extends Pending>(metric: object, labels: Labels, make: () => T): T | null {
+  const series = PENDING.get(metric);
+  if (!series) return null;
+  const key = JSON.stringify(Object.entries(labels).sort());
+  let pending = series.get(key) as T | undefined;
+  if (!pending) {
+    pending = make();
+    series.set(key, pending);
+  }
+  return pending;
+}
+
+const HISTOGRAM_QUEUE = 256;
+
+/**
  * The metrics interface on prom-client, in `registry` (default: prom-client's global registry,
  * the one `AggregatorRegistry` collects from cluster workers). A metric already registered under
  * the same name is reused, so several servers in one process share their series. In a
@@ -29,17 +67,42 @@ export function promMetrics(registry: Registry = globalRegistry): Metrics {
     help,
     labelNames: [...(labelNames ?? [])],
     registers: [registry],
+    collect: flushAll,
   });
+  const created = <T extends object>(metric: T): T => {
+    PENDING.set(metric, new Map());
+    return metric;
+  };
   return {
     counter(name, help, labelNames): CounterMetric {
-      const c = existing<Counter>(name) ?? new Counter(options(name, help, labelNames));
+      const c = existing<Counter>(name) ?? created(new Counter(options(name, help, labelNames)));
       return {
         inc: (labels?: Labels, value = 1) => (labels ? c.inc(labels, value) : c.inc(value)),
-        bind: (labels: Labels) => c.labels(labels),
+        bind: (labels: Labels) => {
+          const series = c.labels(labels);
+          const held = heldBack(c, labels, () => {
+            let count = 0;
+            return {
+              flush() {
+                if (count === 0) return;
+                series.inc(count);
+                count = 0;
+              },
+              inc(value = 1) {
+                // prom-client's own checks, kept: a counter only goes up, by a number.
+                if (!Number.isFinite(value))
+                  throw new TypeError(`Value is not a valid number: ${value}`);
+                if (value < 0) throw new Error("It is not possible to decrease a counter");
+                count += value;
+              },
+            };
+          });
+          return held ?? series;
+        },
       };
     },
     gauge(name, help, labelNames): GaugeMetric {
-      const g = existing<Gauge>(name) ?? new Gauge(options(name, help, labelNames));
+      const g = existing<Gauge>(name) ?? created(new Gauge(options(name, help, labelNames)));
       return {
         inc: (labels?: Labels, value = 1) => (labels ? g.inc(labels, value) : g.inc(value)),
         dec: (labels?: Labels, value = 1) => (labels ? g.dec(labels, value) : g.dec(value)),
@@ -48,14 +111,34 @@ export function promMetrics(registry: Registry = globalRegistry): Metrics {
     histogram(name, help, labelNames, buckets): HistogramMetric {
       const h =
         existing<Histogram>(name) ??
-        new Histogram({
-          ...options(name, help, labelNames),
-          ...(buckets && { buckets: [...buckets] }),
-        });
+        created(
+          new Histogram({
+            ...options(name, help, labelNames),
+            ...(buckets && { buckets: [...buckets] }),
+          }),
+        );
       return {
         observe: (labels: Labels | undefined, value: number) =>
           labels ? h.observe(labels, value) : h.observe(value),
-        bind: (labels: Labels) => h.labels(labels),
+        bind: (labels: Labels) => {
+          const series = h.labels(labels);
+          const held = heldBack(h, labels, () => {
+            const queue: number[] = [];
+            const flush = () => {
+              for (const value of queue) series.observe(value);
+              queue.length = 0;
+            };
+            return {
+              flush,
+              observe(value: number) {
+                if (!Number.isFinite(value))
+                  throw new TypeError(`Value is not a valid number: ${value}`);
+                if (queue.push(value) >= HISTOGRAM_QUEUE) flush();
+              },
+            };
+          });
+          return held ?? series;
+        },
       };
     },
   };

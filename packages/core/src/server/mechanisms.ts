@@ -130,7 +130,10 @@ export function saslContext(server: ServerContext): SaslContext {
   return {
     hostname: server.hostname,
     tls: server.session?.ssl ?? null,
-    signal: server.signal,
+    // On request: an AbortController costs microseconds, and most connections never need one.
+    get signal() {
+      return server.signal;
+    },
     session: server.session,
   };
 }
