@@ -53,7 +53,10 @@ export function compose(...fragments: readonly Handler[]): Handler {
   if (startTls.length > 0) composed.handleSTARTTLS = everyAgrees(startTls, "handleSTARTTLS", true);
 
   const close = having("handleCLOSE");
-  if (close.length > 0) {
+  if (close.length === 1) {
+    const only = close[0] as Handler;
+    composed.handleCLOSE = (only.handleCLOSE as (...all: unknown[]) => unknown).bind(only);
+  } else if (close.length > 1) {
     composed.handleCLOSE = async (...args: unknown[]) => {
       const failures: unknown[] = [];
       for (const fragment of close) {
@@ -135,6 +138,11 @@ const isAnswer = (value: unknown) => value !== undefined && value !== null;
 
 /** Synchronous while the fragments answer synchronously: no promise for a chain of plain checks. */
 function firstAnswer(chain: readonly Handler[], hook: keyof Handler) {
+  // One fragment with the hook: its own method, on itself (no wrapper call per command).
+  if (chain.length === 1) {
+    const only = chain[0] as Handler;
+    return (only[hook] as (...all: unknown[]) => unknown).bind(only);
+  }
   const from = (start: number, args: readonly unknown[]): unknown => {
     for (let i = start; i < chain.length; i++) {
       const value = call(chain[i] as Handler, hook, args);

@@ -52,6 +52,11 @@ export function callHook(
   } catch (error) {
     return failure(error, handler, log).then(asError);
   }
+  return settle(value, handler, log);
+}
+
+/** A hook's return value as its outcome: at once, or once a returned promise settles. */
+function settle(value: unknown, handler: Handler, log: ErrorLog): Outcome | Promise<Outcome> {
   if (!isThenable(value)) return { value, error: null };
   return Promise.resolve(value).then(
     (settled) => ({ value: settled, error: null }),
@@ -72,11 +77,13 @@ export function namedHook(
   const handler = server.handler;
   const fn = handler[name] as ((...all: unknown[]) => unknown) | undefined;
   if (!fn) return NO_HOOK;
-  return callHook(
-    () => fn.call(handler, server, server.session, server.envelope, ...args, server.signal),
-    handler,
-    log,
-  );
+  let value: unknown;
+  try {
+    value = fn.call(handler, server, server.session, server.envelope, ...args, server.signal);
+  } catch (error) {
+    return failure(error, handler, log).then(asError);
+  }
+  return settle(value, handler, log);
 }
 
 /** The reply for a failed hook (see the policy above). */

@@ -117,21 +117,25 @@ export class SessionReport {
     this.#pending = null;
     if (!event || !this.#observer) return;
     const session = this.#session;
+    const observer = this.#observer;
+    // The per-message events are made only for an observer that takes them.
     if (event.type === "mail") {
       if (code >= 200 && code < 300) this.#transactionId = `${session.id}.${++this.#transactions}`;
-      this.#emit("mail", {
-        session,
-        transactionId: this.#transactionId,
-        address: event.address,
-        code,
-      });
+      if (observer.mail)
+        this.#emit("mail", {
+          session,
+          transactionId: this.#transactionId,
+          address: event.address,
+          code,
+        });
     } else if (event.type === "rcpt") {
-      this.#emit("rcpt", {
-        session,
-        transactionId: this.#transactionId,
-        address: event.address,
-        code,
-      });
+      if (observer.rcpt)
+        this.#emit("rcpt", {
+          session,
+          transactionId: this.#transactionId,
+          address: event.address,
+          code,
+        });
     } else if (event.type === "bodyEnd") {
       this.#data(code >= 200 && code < 300 ? "accepted" : "rejected", code, event);
       return;
@@ -200,15 +204,16 @@ export class SessionReport {
     code: number | null,
     event: { readonly size: number; readonly recipients: readonly string[] },
   ): void {
-    this.#emit("data", {
-      session: this.#session,
-      transactionId: this.#transactionId,
-      result,
-      code,
-      bytes: event.size,
-      durationMs: performance.now() - this.#bodyStart,
-      recipients: event.recipients.length,
-    });
+    if (this.#observer?.data)
+      this.#emit("data", {
+        session: this.#session,
+        transactionId: this.#transactionId,
+        result,
+        code,
+        bytes: event.size,
+        durationMs: performance.now() - this.#bodyStart,
+        recipients: event.recipients.length,
+      });
     if (result !== "aborted" && code !== null && code >= 400) {
       const session = this.#session;
       this.#emit("reject", {
