@@ -42,8 +42,13 @@ export class AuthIdentity {
   }
 }
 
-export function failure(reply?: string): SaslStep {
-  return reply === undefined ? { type: "failure" } : { type: "failure", reply };
+/** Refuses the client; `login`: the user it claimed, when known (per-user failure limits). */
+export function failure(reply?: string, login?: string): SaslStep {
+  return {
+    type: "failure",
+    ...(reply === undefined ? {} : { reply }),
+    ...(login === undefined ? {} : { login }),
+  };
 }
 
 export function challenge(bytes: Uint8Array): SaslStep {

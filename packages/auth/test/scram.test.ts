@@ -226,7 +226,9 @@ describe("SCRAM server behaviour", () => {
     const nonce = /r=([^,]+)/.exec(dec(first.challenge))?.[1];
     const final = await exchange.step(enc(`c=biws,r=${nonce},p=AAAA`));
     expect(final.type === "challenge" && dec(final.challenge)).toBe("e=extensions-not-supported");
-    expect(await exchange.step(new Uint8Array(0))).toEqual({ type: "failure" });
+    // The e= challenge is already the refusal, naming the user the client claimed.
+    expect(final).toMatchObject({ verdict: "failure", login: "user" });
+    expect(await exchange.step(new Uint8Array(0))).toEqual({ type: "failure", login: "user" });
   });
 
   test("non-PLUS with p=: e=channel-binding-not-supported", async () => {

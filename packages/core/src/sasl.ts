@@ -30,8 +30,18 @@ export interface SaslVerdict {
 }
 
 export type SaslStep =
-  /** Send `334 base64(challenge)` and call `step()` again with the answer. */
-  | { readonly type: "challenge"; readonly challenge: Uint8Array }
+  /**
+   * Send `334 base64(challenge)` and call `step()` again with the answer. `verdict: "failure"`:
+   * the mechanism has already refused the client and this challenge says why (SCRAM's
+   * `e=invalid-proof`); the exchange fails whatever comes next, and counts as a failed verdict
+   * even if the client cancels or leaves instead of answering. `login` as for `failure`.
+   */
+  | {
+      readonly type: "challenge";
+      readonly challenge: Uint8Array;
+      readonly verdict?: "failure";
+      readonly login?: string;
+    }
   /**
    * The client has proven nothing yet but named its credentials: the server passes them to the
    * program's authenticator (aiosmtpd's `authenticator(server, session, envelope, mechanism, authData)`)

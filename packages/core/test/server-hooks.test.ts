@@ -1,5 +1,6 @@
 import { describe, expect, test } from "vitest";
-import type { Handler } from "../src/server/handler.js";
+import type { SaslMechanism } from "../src/sasl.js";
+import type { AuthVerdict, Handler } from "../src/server/handler.js";
 import { type Envelope, type Session, SMTP, syntax } from "../src/server/index.js";
 import type { SmtpOptions } from "../src/server/smtp-options.js";
 import { MemoryTransport } from "./helpers/memory-transport.js";
@@ -621,4 +622,53 @@ describe("421 closes the connection (RFC 5321 §3.8)", () => {
     await done;
     expect(transport.closed).toBe(true);
   });
+});
+
+describe("AUTH verdicts on an exchange the mechanism refused before it ended", () => {
+  /** A mechanism that refuses at once and says why in a challenge, as SCRAM's `e=invalid-proof`. */
+  const refusesWithReason: SaslMechanism = {
+    name: "X-REFUSE",
+    safeWithoutTls: true,
+    start: () => {
+      let said = false;
+      return {
+        step() {
+          if (said) return { type: "failure", login: "alice" };
+          said = true;
+          return {
+            type: "challenge",
+            challenge: new TextEncoder().encode("e=invalid-proof"),
+            verdict: "failure",
+            login: "alice",
+          };
+        },
+      };
+    },
+  };
+  const verdicts: AuthVerdict[] = [];
+  const handler: Handler = {
+    handleAUTHResult(_server, _session, _envelope, verdict) {
+      verdicts.push(verdict);
+    },
+  };
+
+  for (const [name, ending, send] of [
+    ["Cancel", "cancels with *", (t: MemoryTransport) => t.command("*")],
+    ["HangUp", "hangs up", (t: MemoryTransport) => t.end()],
+    ["Answer", "answers", (t: MemoryTransport) => t.command("")],
+  ] as const) {
+    test(`TestServer_authRefusedThen${name}: a failed verdict for alice when the client ${ending}`, async () => {
+      verdicts.length = 0;
+      const { server, transport, done } = start(handler, { mechanisms: [refusesWithReason] });
+      await greet(transport);
+      expect(await transport.command("AUTH X-REFUSE")).toEqual(["334 ZT1pbnZhbGlkLXByb29m"]);
+      const final = await send(transport);
+      if (ending === "cancels with *") expect(final).toEqual(["501 5.7.0 Auth aborted"]);
+      if (ending === "answers") expect(final?.[0]).toMatch(/^535 /);
+      if (ending !== "hangs up") await transport.command("QUIT");
+      await done;
+      expect(verdicts).toEqual([{ mechanism: "X-REFUSE", success: false, login: "alice" }]);
+      expect(server.session.authenticated).toBe(false);
+    });
+  }
 });

@@ -29,9 +29,10 @@ export interface AuthFailureLimitOptions extends Rate {
  * failed verdict is counted (`handleAUTHResult`). A user over the limit gets `421 4.7.0` whatever
  * the password, success or failure alike, so the reply tells a guesser nothing.
  *
- * An exchange that ends without a verdict counts as a failure of the address: a SCRAM client
- * learns that its proof was wrong from the server's `e=invalid-proof` challenge, and could
- * otherwise cancel (`*`) or hang up before the verdict to guess for free.
+ * A SCRAM client learns that its proof was wrong from the server's `e=invalid-proof` challenge;
+ * if it then cancels (`*`) or hangs up, the server still reports the failed verdict, so the
+ * address and the user are both counted. An exchange that ends before any credentials were
+ * checked counts as a failure of the address.
  */
 export function authFailureLimits(
   context: PolicyContext,

@@ -144,11 +144,21 @@ describe.skipIf(gsaslMissing)(`SCRAM failures are counted too${skipNote(gsaslMis
       compose(limits({ authFailures: { limit: 2, windowMs: 60_000 }, store }), new Memory()),
       auth(["SCRAM-SHA-256"]),
     );
-    // gsasl hangs up on the server's `e=invalid-proof`: an exchange without a verdict, counted.
+    // gsasl hangs up on the server's `e=invalid-proof`: still a failed verdict, for the address
+    // and for the user it claimed.
     const first = await gsasl(server.port, "bad");
     expect(first).toContain("334 ZT1pbnZhbGlkLXByb29m"); // e=invalid-proof
     expect(first).not.toContain("235 ");
     const failures = async () => (await store.get("auth-fail:127.0.0.1")).count;
+    let userFailures = 0;
+    await until(
+      () => userFailures === 1,
+      "the user's failure to be counted",
+      5000,
+      async () => {
+        userFailures = (await store.get("auth-fail-user:alice")).count;
+      },
+    );
     await until(
       () => counted === 1,
       "the first failure to be counted",
@@ -221,6 +231,8 @@ describe("SCRAM over a raw socket", () => {
         count = (await store.get("auth-fail:127.0.0.1")).count;
       },
     );
+    // Both were verdicts on alice's proof, the cancelled one included.
+    expect((await store.get("auth-fail-user:alice")).count).toBe(2);
     const client = await served.open(server);
     await client.reply();
     await client.command("EHLO client");

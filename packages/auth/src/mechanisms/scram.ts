@@ -236,13 +236,22 @@ export function scram(hash: ScramHash, plus: boolean, options: ScramOptions): Co
       let pendingError: ScramError | null = null;
       let identity: AuthIdentity | null = null;
 
+      /** The user the client claimed, once its first message named one. */
+      const claimed = (): string | undefined => clientFirst?.username;
       const serverError = (error: ScramError): SaslStep => {
+        const login = claimed();
         if (options.sendServerError === false) {
           state = "done";
-          return failure(`535 5.7.8 Authentication failed (${error})`);
+          return failure(`535 5.7.8 Authentication failed (${error})`, login);
         }
         state = "error";
-        return challenge(utf8(`e=${error}`));
+        // Refused now: the e= challenge only tells the client why.
+        return {
+          type: "challenge",
+          challenge: utf8(`e=${error}`),
+          verdict: "failure",
+          ...(login === undefined ? {} : { login }),
+        };
       };
 
       async function onClientFirst(response: Uint8Array): Promise<SaslStep> {
@@ -368,7 +377,7 @@ export function scram(hash: ScramHash, plus: boolean, options: ScramOptions): Co
                 return { type: "success", authData: identity };
               case "error":
                 state = "done";
-                return failure();
+                return failure(undefined, claimed());
               default:
                 return failure();
             }

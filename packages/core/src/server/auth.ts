@@ -15,7 +15,7 @@ export interface AuthSession {
   readonly connection: ServerConnection;
   readonly mechanisms: ReadonlyMap<string, AuthMechanism>;
   readonly logError: ErrorLog;
-  /** Told every verdict (not a cancelled or refused attempt), for the session's observer. */
+  /** Told every verdict (not a plain cancel, nor an attempt refused before it began), for the observer. */
   readonly verdict?: ((mechanism: string, success: boolean) => void) | undefined;
 }
 
@@ -93,8 +93,17 @@ async function finishWithResult(
   mechanism: string,
   result: AuthResult,
 ): Promise<void> {
-  if (auth.connection.phase !== "reply") return;
   const session = auth.server.session;
+  if (auth.connection.phase !== "reply") {
+    // A refusal the client did not wait for (it cancelled, or left): no reply to send, but a
+    // failed verdict all the same, for handleAUTHResult's counting and the observer.
+    if (result.success) return;
+    if (session.authenticated === null) session.authenticated = false;
+    const login = result.login ?? loginOf(result.authData);
+    await verdictHook(auth, { mechanism, success: false, login });
+    auth.verdict?.(mechanism, false);
+    return;
+  }
   session.authenticated = result.success;
   if (result.success) session.authData = result.authData ?? null;
   const login = result.login ?? loginOf(result.authData);

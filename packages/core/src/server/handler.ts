@@ -201,8 +201,10 @@ export interface Handler {
   ): Awaitable<HookResult>;
   /**
    * An AUTH exchange ended with a verdict (success, or a failure of any mechanism, SCRAM
-   * included; not a client's `*` cancel). Return a reply to send instead of the final one (e.g.
-   * `421` to close after too many failures); the verdict stands.
+   * included). A client's `*` cancel is no verdict, unless the mechanism had already refused it
+   * (SCRAM's `e=invalid-proof`): a cancel or a hang-up after that is a failure, reported even
+   * though no reply follows. Return a reply to send instead of the final one (e.g. `421` to
+   * close after too many failures); the verdict stands.
    */
   handleAUTHResult?(
     server: ServerContext,

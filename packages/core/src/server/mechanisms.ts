@@ -143,10 +143,16 @@ export function runSasl(mechanism: SaslMechanism): AuthMechanism {
   return async (server, initialResponse) => {
     const exchange = mechanism.start(saslContext(server));
     let step = await exchange.step(initialResponse);
+    /** Credentials checked and refused while the mechanism still talks (SCRAM's `e=invalid-proof`). */
+    let refused: AuthResult | null = null;
     for (;;) {
       if (step.type === "challenge") {
+        if (step.verdict === "failure")
+          refused = { success: false, ...(step.login === undefined ? {} : { login: step.login }) };
         const answer = await server.challengeAuth(step.challenge);
-        if (answer === null) return null;
+        // The client cancelled or left: after a refusal that is still a failed verdict (a guesser
+        // must not learn the answer and leave before it is counted).
+        if (answer === null) return refused;
         step = await exchange.step(answer);
         continue;
       }
@@ -156,6 +162,7 @@ export function runSasl(mechanism: SaslMechanism): AuthMechanism {
         const next = await exchange.verdict(result);
         // A mechanism that accepts the verdict as it is ends with the program's own result.
         if (next.type === "success" && result.success) return result;
+        if (!result.success) refused = result;
         step = next;
         continue;
       }

@@ -20,7 +20,7 @@ export interface SmtpObserver {
   tls?(event: TlsObservation): void;
   /** Every command line the server took (one per verb, valid or not; AUTH responses are not). */
   command?(event: CommandObservation): void;
-  /** An AUTH exchange reached a verdict (a cancelled or refused attempt has none). */
+  /** An AUTH exchange reached a verdict (as for `handleAUTHResult`; a plain cancel has none). */
   auth?(event: AuthObservation): void;
   /** The handler (or the default) answered MAIL: `transactionId` is set when it was accepted. */
   mail?(event: MailObservation): void;
