@@ -764,22 +764,44 @@ export function describeServer(
   if (serve.tls && !serve.smtps) {
     parts.push(serve.requireStartTls ? "STARTTLS required" : "STARTTLS offered");
   }
-  if (serve.mechanisms !== undefined) {
-    const excluded = serve.authExcludeMechanism ?? [];
-    const names = [
-      ...["PLAIN", "LOGIN"].filter((name) => !excluded.includes(name)),
-      ...serve.mechanisms.map((mechanism) => mechanism.name),
-    ];
-    parts.push(
-      `AUTH${serve.authRequired ? " required" : ""} ${names.length > 0 ? names.join(" ") : "(no mechanisms)"}`,
-    );
-  }
+  if (serve.mechanisms !== undefined) parts.push(describeAuth(serve));
   if (options.smtputf8) parts.push("SMTPUTF8");
   parts.push(...describeExtensions(options.extensions));
   parts.push(options.size > 0 ? `size ${options.size}` : "no size limit");
   if (options.proxyProtocol !== null) parts.push("PROXY protocol");
   parts.push(`handler ${handlerLabel}`);
   return parts.join(", ");
+}
+
+/**
+ * The mechanisms a client can use, as the server offers them: without TLS only those that keep
+ * the password safe in clear (unless `--no-auth-require-tls`), never a -PLUS one; with STARTTLS
+ * offered, the rest after it: `AUTH SCRAM-SHA-256, more after STARTTLS: PLAIN LOGIN`.
+ */
+function describeAuth(serve: CliServeOptions): string {
+  const excluded = serve.authExcludeMechanism ?? [];
+  const mechanisms = [
+    ...["PLAIN", "LOGIN"]
+      .filter((name) => !excluded.includes(name))
+      .map((name) => ({ name, safeWithoutTls: false })),
+    ...(serve.mechanisms ?? []),
+  ];
+  const inClear = mechanisms
+    .filter(
+      (m) =>
+        !m.name.endsWith("-PLUS") && (serve.authRequireTls === false || m.safeWithoutTls === true),
+    )
+    .map((m) => m.name);
+  const all = mechanisms.map((m) => m.name);
+  const head = `AUTH${serve.authRequired ? " required" : ""}`;
+  const list = (names: readonly string[]) => (names.length > 0 ? names.join(" ") : "(none)");
+  // TLS from the first byte, or before any command: every mechanism.
+  if (serve.smtps || (serve.tls && serve.requireStartTls)) return `${head} ${list(all)}`;
+  if (!serve.tls) return `${head} ${inClear.length > 0 ? list(inClear) : "(none without TLS)"}`;
+  const later = all.filter((name) => !inClear.includes(name));
+  return later.length === 0
+    ? `${head} ${list(inClear)}`
+    : `${head} ${list(inClear)}, more after STARTTLS: ${later.join(" ")}`;
 }
 
 /** The AUTH flags as server options (nothing when no AUTH flag was given: aiosmtpd's defaults). */

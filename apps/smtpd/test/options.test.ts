@@ -573,8 +573,34 @@ describe("describeServer (the start-up line's summary)", () => {
       const serve = toServeOptions(result.options, (p) => (p === "users" ? "a:b\n" : read(p)));
       return describeServer(result.options, serve, "Sink");
     };
+    // Without TLS a client can use only what keeps the password safe in clear, never a -PLUS.
     expect(run("--auth-file", "users", "--auth-mechanisms", "PLAIN,LOGIN,SCRAM-SHA-256")).toBe(
-      "SMTP, AUTH PLAIN LOGIN SCRAM-SHA-256, size 33554432, handler Sink",
+      "SMTP, AUTH SCRAM-SHA-256, size 33554432, handler Sink",
+    );
+    expect(run("--auth-file", "users")).toBe(
+      "SMTP, AUTH CRAM-MD5 SCRAM-SHA-256 SCRAM-SHA-1, size 33554432, handler Sink",
+    );
+    expect(run("--auth-file", "users", "--auth-mechanisms", "PLAIN", "--no-auth-require-tls")).toBe(
+      "SMTP, AUTH PLAIN, size 33554432, handler Sink",
+    );
+    expect(run("--auth-file", "users", "--auth-mechanisms", "PLAIN")).toBe(
+      "SMTP, AUTH (none without TLS), size 33554432, handler Sink",
+    );
+    // STARTTLS offered, not required: the rest once it is done.
+    expect(
+      run(
+        "--tlscert",
+        "cert.pem",
+        "--tlskey",
+        "key.pem",
+        "--no-requiretls",
+        "--auth-file",
+        "users",
+        "--auth-mechanisms",
+        "PLAIN,SCRAM-SHA-256,SCRAM-SHA-256-PLUS",
+      ),
+    ).toBe(
+      "SMTP, STARTTLS offered, AUTH SCRAM-SHA-256, more after STARTTLS: PLAIN SCRAM-SHA-256-PLUS, size 33554432, handler Sink",
     );
     expect(
       run(
