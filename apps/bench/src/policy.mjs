@@ -13,7 +13,9 @@
 // costs the server), with every limit on (limits high enough that nothing is refused)
 // in memory, and the same with --redis (a real redis-server; skipped when it is not installed).
 // Rounds interleave the variants; reported: the best msgs/s and the median server CPU per message
-// (the CLI process only; redis-server's own CPU is given apart).
+// (the CLI process only; redis-server's own CPU is given apart), and paired: the median over
+// rounds of each variant's change against "no policy" in the same round (a shared machine drifts
+// between rounds by more than the effect measured; within a round the drift cancels).
 //
 //   npm run bench:policy -w @smtpkit/bench [-- --rounds=N --messages=N --out=PATH]
 
@@ -37,7 +39,7 @@ const args = Object.fromEntries(
     return m ? [m[1], m[2] ?? true] : [a, true];
   }),
 );
-const ROUNDS = Number(args.rounds ?? 5);
+const ROUNDS = Number(args.rounds ?? 7);
 const MESSAGES = Number(args.messages ?? 6000);
 const OUT = resolve(String(args.out ?? join(APP, "results-policy.json")));
 
@@ -285,18 +287,32 @@ try {
       };
     });
     const base = rows[0];
+    const baseRuns = samples.get(base.label);
+    /** Median over rounds of the change against "no policy" within the same round. */
+    const paired = (runs, key) =>
+      Math.round(median(runs.map((r, i) => r[key] / baseRuns[i][key] - 1)) * 1000) / 10;
+    const sign = (x) => `${x >= 0 ? "+" : ""}${x}%`;
     for (const row of rows) {
+      const runs = samples.get(row.label);
       row.cpuOverheadPercent =
         Math.round(
           ((row.cpuMicrosPerMessage - base.cpuMicrosPerMessage) / base.cpuMicrosPerMessage) * 1000,
         ) / 10;
       row.throughputChangePercent =
         Math.round(((row.msgsPerSecond - base.msgsPerSecond) / base.msgsPerSecond) * 1000) / 10;
+      row.pairedThroughputChangePercent = paired(runs, "rate");
+      row.pairedCpuOverheadPercent = paired(runs, "cpu");
       console.log(
-        `  ${row.label.padEnd(22)} ${String(row.msgsPerSecond).padStart(6)} msgs/s (${row.throughputChangePercent >= 0 ? "+" : ""}${row.throughputChangePercent}%)  ${String(row.cpuMicrosPerMessage).padStart(5)} µs CPU/msg (${row.cpuOverheadPercent >= 0 ? "+" : ""}${row.cpuOverheadPercent}%)${row.redisCpuMicrosPerMessage ? `  redis-server ${row.redisCpuMicrosPerMessage} µs/msg` : ""}`,
+        `  ${row.label.padEnd(22)} ${String(row.msgsPerSecond).padStart(6)} msgs/s (${sign(row.throughputChangePercent)})  ${String(row.cpuMicrosPerMessage).padStart(5)} µs CPU/msg (${sign(row.cpuOverheadPercent)})  paired: msgs/s ${sign(row.pairedThroughputChangePercent)}, CPU ${sign(row.pairedCpuOverheadPercent)}${row.redisCpuMicrosPerMessage ? `  redis-server ${row.redisCpuMicrosPerMessage} µs/msg` : ""}`,
       );
     }
     results.scenarios.push({ name, rows });
+    if (name.startsWith("P1") && results.p0) {
+      const share = (results.p0.policyOwnMicros / base.cpuMicrosPerMessage) * 100;
+      console.log(
+        `  the policy's own work (P0, ${results.p0.policyOwnMicros} µs) is ${share.toFixed(1)}% of a P1 connection's ${base.cpuMicrosPerMessage} µs CPU`,
+      );
+    }
   }
 } finally {
   await redis?.stop();

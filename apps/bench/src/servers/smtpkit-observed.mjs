@@ -1,8 +1,9 @@
 // smtpkit as in smtpkit.mjs (streaming sink, 32 MiB limit) with an observer, for the
 // observability scenario (src/observe.mjs): SMTPKIT_OBSERVE says which, a comma-separated list of
-//   logs       JSON lines at info level (pino), to /dev/null through pino's buffered destination (4 KiB writes)
-//   logs-sync  the same with a write per line (what the CLI does: --log-format json)
+//   logs       JSON lines at info level (pino), to /dev/null through pino's buffered destination (4 KiB writes, as the CLI's --log-format json)
+//   logs-sync  the same with a write per line
 //   metrics    the prom-client counters and histograms (promMetrics(), global registry)
+//   busy3      no output: 3 µs of busy loop per message (the control: what any such work costs here)
 // The -observed variants are thin files that set it and import this one.
 import { serve } from "@smtpkit/node";
 import { observe, promMetrics } from "@smtpkit/observability";
@@ -20,6 +21,12 @@ const handler = {
   },
 };
 
+/** Keeps the CPU busy for `ms` milliseconds (wall clock). */
+function busy(ms) {
+  const until = performance.now() + ms;
+  while (performance.now() < until);
+}
+
 export async function start(what) {
   const parts = new Set(what.split(","));
   const logger =
@@ -36,6 +43,7 @@ export async function start(what) {
   const observer = observe({
     ...(logger && { logger }),
     ...(parts.has("metrics") && { metrics: promMetrics() }),
+    ...(parts.has("busy3") && { observers: [{ data: () => busy(0.003) }] }),
     channels: false,
   });
   const server = await serve(handler, {
