@@ -15,7 +15,7 @@
 // run as "baseline" (e.g. the commit before the observer hooks).
 
 import { pathToFileURL } from "node:url";
-import { observe, promMetrics } from "@smtpkit/observability";
+import { logDestination, observe, promMetrics } from "@smtpkit/observability";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 
@@ -70,8 +70,8 @@ const handler = {
   },
 };
 
-// As the CLI writes: buffered, in writes of 4 KiB or more.
-const devNull = pino.destination({ dest: "/dev/null", sync: false, minLength: 4096 });
+// As the CLI writes: in writes of 4 KiB.
+const devNull = logDestination({ dest: "/dev/null" });
 const logger = pino({ level: "info" }, devNull);
 const logsSync = pino({ level: "info" }, pino.destination({ dest: "/dev/null", sync: true }));
 const metrics = promMetrics(new Registry());

@@ -3,8 +3,8 @@
 // subscribers (src/servers/smtpkit-observed.mjs):
 //
 //   smtpkit                no observer
-//   smtpkit-logs           JSON lines at info level (pino, buffered destination: the CLI's --log-format json)
-//   smtpkit-logs-sync      the same, one write per line
+//   smtpkit-logs           JSON lines at info level (pino, in 4 KiB writes: logDestination(), the CLI's --log-format json)
+//   smtpkit-logs-sync      the same, one write per line (pino.destination())
 //   smtpkit-metrics        prom-client counters and histograms
 //   smtpkit-logs-metrics   both
 //   smtpkit-busy3          the control: an observer that only keeps the CPU busy 3 µs per message

@@ -4,7 +4,7 @@
  * sessions' through `@smtpkit/observability`; `--metrics` adds the prom-client counters.
  */
 import type { SmtpLogger, SmtpObserver } from "@smtpkit/core/server";
-import { observe, promMetrics, serverLogger } from "@smtpkit/observability";
+import { logDestination, observe, promMetrics, serverLogger } from "@smtpkit/observability";
 import { pino } from "pino";
 import { createLogger, type Logger } from "./log.js";
 import { type CliOptions, logLevel } from "./options.js";
@@ -35,22 +35,16 @@ export function cliObservation(
     };
   }
   const level = options.debug > 0 ? "debug" : "info";
-  // Buffered: lines leave in writes of 4 KiB or more (a write per line, a thread-pool job each,
-  // would cost more than the session's own work; see the bench's observability scenario), and
-  // at least every 250 ms so a quiet server's lines are not held back; flushed on exit.
-  const destination = pino.destination({ dest: 2, sync: false, minLength: 4096 });
-  setInterval(() => {
-    try {
-      destination.flush();
-    } catch {
-      // Not open yet: the next tick writes it.
-    }
-  }, 250).unref();
+  // Lines leave in writes of 4 KiB (a write per line would cost more than the session's own
+  // work; see the bench's observability scenario), at least every 250 ms so a quiet server's
+  // lines are not held back, and synchronously: a slow reader of stderr slows the server down
+  // rather than growing a queue in memory. What is held is written at exit.
+  const destination = logDestination({ dest: 2 });
   process.once("exit", () => {
     try {
       destination.flushSync();
     } catch {
-      // Nothing written yet (the stream is still opening), or stderr is gone.
+      // stderr is gone.
     }
   });
   const json = pino({ level }, destination);

@@ -5,6 +5,11 @@ import { type Metrics, metricsObserver } from "./metrics.js";
 
 export { CHANNELS, channelObserver } from "./channels.js";
 export {
+  type LogDestination,
+  type LogDestinationOptions,
+  logDestination,
+} from "./log-destination.js";
+export {
   type Logger,
   type LogMethod,
   type LogObserverOptions,

@@ -1,12 +1,12 @@
 // smtpkit as in smtpkit.mjs (streaming sink, 32 MiB limit) with an observer, for the
 // observability scenario (src/observe.mjs): SMTPKIT_OBSERVE says which, a comma-separated list of
-//   logs       JSON lines at info level (pino), to /dev/null through pino's buffered destination (4 KiB writes, as the CLI's --log-format json)
-//   logs-sync  the same with a write per line
+//   logs       JSON lines at info level (pino), to /dev/null in 4 KiB writes (logDestination(), as the CLI's --log-format json)
+//   logs-sync  the same with a write per line (pino.destination()'s default)
 //   metrics    the prom-client counters and histograms (promMetrics(), global registry)
 //   busy3      no output: 3 µs of busy loop per message (the control: what any such work costs here)
 // The -observed variants are thin files that set it and import this one.
 import { serve } from "@smtpkit/node";
-import { observe, promMetrics } from "@smtpkit/observability";
+import { logDestination, observe, promMetrics } from "@smtpkit/observability";
 import { pino } from "pino";
 import { counters, ready, SIZE_LIMIT } from "./common.mjs";
 
@@ -33,11 +33,9 @@ export async function start(what) {
     parts.has("logs") || parts.has("logs-sync")
       ? pino(
           { level: "info" },
-          pino.destination(
-            parts.has("logs-sync")
-              ? { dest: "/dev/null", sync: true }
-              : { dest: "/dev/null", sync: false, minLength: 4096 },
-          ),
+          parts.has("logs-sync")
+            ? pino.destination({ dest: "/dev/null", sync: true })
+            : logDestination({ dest: "/dev/null" }),
         )
       : undefined;
   const observer = observe({
