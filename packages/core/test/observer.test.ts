@@ -67,7 +67,13 @@ describe("the session observer", () => {
       { sessionId: id, transactionId, command: "RCPT", code: 550 },
     ]);
     const [data] = names(seen, "data");
-    expect(data).toMatchObject({ transactionId, result: "accepted", code: 250, recipients: 1 });
+    expect(data).toMatchObject({
+      transactionId,
+      from: "a@example.com",
+      result: "accepted",
+      code: 250,
+      recipients: 1,
+    });
     expect(data?.bytes).toBe("Subject: hi\r\n\r\nHello\r\n".length);
     expect(typeof data?.durationMs).toBe("number");
     expect(names(seen, "command").map((e) => e.verb)).toEqual([

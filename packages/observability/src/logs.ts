@@ -22,12 +22,6 @@ export interface LogObserverOptions {
   readonly transcript?: boolean;
 }
 
-/** A session's logger, and its transaction's sender for the `data` line. */
-interface Logged {
-  readonly log: Logger;
-  from: string | null;
-}
-
 /** `addr:port`, a Unix socket's path (or `unix`), or `null` when unknown. */
 export function peerText(peer: PeerAddress | null): string | null {
   if (!peer) return null;
@@ -71,18 +65,17 @@ export function serverLogger(logger: Logger): Logger {
  * transcript masks them.
  */
 export function logObserver(logger: Logger, options: LogObserverOptions = {}): SmtpObserver {
-  const sessions = new Map<string, Logged>();
+  /** Each session's logger: a child with its `sessionId` and `peer`. */
+  const sessions = new Map<string, Logger>();
   const server = serverLogger(logger);
-  const entry = (session: Session): Logged => {
-    let logged = sessions.get(session.id);
-    if (!logged) {
-      const log = logger.child({ sessionId: session.id, peer: peerText(session.peer) });
-      logged = { log, from: null };
-      sessions.set(session.id, logged);
+  const of = (session: Session): Logger => {
+    let log = sessions.get(session.id);
+    if (!log) {
+      log = logger.child({ sessionId: session.id, peer: peerText(session.peer) });
+      sessions.set(session.id, log);
     }
-    return logged;
+    return log;
   };
-  const of = (session: Session): Logger => entry(session).log;
   const observer: SmtpObserver = {
     connect({ session }) {
       const local =
@@ -104,13 +97,7 @@ export function logObserver(logger: Logger, options: LogObserverOptions = {}): S
       if (success) log.info(fields, `AUTH ${mechanism} succeeded`);
       else log.warn(fields, `AUTH ${mechanism} failed`);
     },
-    mail({ session, transactionId, address }) {
-      if (transactionId !== null) entry(session).from = address;
-    },
-    data({ session, transactionId, result, code, bytes, durationMs, recipients }) {
-      const logged = entry(session);
-      const from = logged.from;
-      logged.from = null;
+    data({ session, transactionId, from, result, code, bytes, durationMs, recipients }) {
       const fields = {
         event: "data",
         transactionId,
@@ -118,10 +105,10 @@ export function logObserver(logger: Logger, options: LogObserverOptions = {}): S
         result,
         code,
         bytes,
-        durationMs,
+        durationMs: Math.round(durationMs * 1000) / 1000, // to the microsecond
         recipients,
       };
-      logged.log.info(
+      of(session).info(
         fields,
         `message ${result}${code === null ? "" : ` (${code})`}, ${bytes} bytes`,
       );
@@ -148,9 +135,7 @@ export function logObserver(logger: Logger, options: LogObserverOptions = {}): S
   };
   // Debug lines cost an event per command and reply: only when they would be written.
   if (logger.isLevelEnabled?.("debug") === false) return observer;
-  const remember = observer.mail;
   observer.mail = (event) => {
-    remember?.(event);
     const { session, transactionId, address, code } = event;
     of(session).debug(
       { event: "mail", transactionId, address, code },

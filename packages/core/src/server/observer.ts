@@ -90,6 +90,8 @@ export interface DataObservation extends TransactionObservation {
   /** Milliseconds from the first body byte's command (DATA, first BDAT) to the reply. */
   readonly durationMs: number;
   readonly recipients: number;
+  /** The transaction's sender (the accepted MAIL's address; `""` for the null sender `<>`). */
+  readonly from: string | null;
 }
 
 export interface ReplyObservation extends SessionObservation {

@@ -4,7 +4,7 @@ import type { Reply } from "../reply.js";
 import type { CloseReason } from "./handler.js";
 import { describeEvent, type LogLevel, logLine, sentLines } from "./log.js";
 import type { LimitName, SmtpObserver } from "./observer.js";
-import type { Session } from "./session.js";
+import type { Envelope, Session } from "./session.js";
 import type { SmtpLogger } from "./smtp-options.js";
 import type { SmtpTransport } from "./transport.js";
 
@@ -14,6 +14,7 @@ declare const performance: { now(): number };
 /** What the report reads of the session it reports on (the Session is replaced after STARTTLS). */
 export interface ReportedServer {
   readonly session: Session;
+  readonly envelope: Envelope;
   readonly options: { readonly logger?: SmtpLogger; readonly observer?: SmtpObserver };
 }
 
@@ -213,6 +214,7 @@ export class SessionReport {
         bytes: event.size,
         durationMs: performance.now() - this.#bodyStart,
         recipients: event.recipients.length,
+        from: this.#server.envelope.mailFrom,
       });
     if (result !== "aborted" && code !== null && code >= 400) {
       const session = this.#session;
