@@ -18,7 +18,7 @@ import type { SmtpObserver } from "@smtpkit/core/server";
  * | `smtpkit:session:end` | the session is over | `{ session, reason, durationMs, bytesIn, bytesOut }` |
  * | `smtpkit:transaction:mail` | MAIL answered (`transactionId` set when accepted: the transaction starts) | `{ session, transactionId, address, code }` |
  * | `smtpkit:transaction:rcpt` | RCPT answered | `{ session, transactionId, address, code }` |
- * | `smtpkit:transaction:end` | the body ended | `{ session, transactionId, result, code, bytes, durationMs, recipients }` |
+ * | `smtpkit:transaction:end` | the body ended | `{ session, transactionId, from, result, code, bytes, durationMs, recipients }` |
  */
 export const CHANNELS = {
   sessionStart: "smtpkit:session:start",
