@@ -179,6 +179,14 @@ const median = (values) => {
   return sorted[Math.floor(sorted.length / 2)];
 };
 
+/** Every limit on, none reached, in memory: what P0 and P0b measure. */
+const P0_LIMITS = {
+  connections: { perIp: 1000, perNetwork: 1000, rate: { limit: 1e9, windowMs: 60_000 } },
+  messages: { perConnection: 1000, rate: { limit: 1e9, windowMs: 60_000 } },
+  recipients: { perConnection: 1000, rate: { limit: 1e9, windowMs: 60_000 } },
+  authFailures: { limit: 5, windowMs: 60_000 },
+};
+
 /** P0: µs per connection with one message and one recipient, hooks called directly. */
 async function hookCost(handler, connections) {
   const server = { options: {}, hostname: "bench.example" };
@@ -207,14 +215,7 @@ async function p0() {
     handleMAIL() {},
     handleRCPT() {},
   });
-  const policy = compose(
-    limits({
-      connections: { perIp: 1000, perNetwork: 1000, rate: { limit: 1e9, windowMs: 60_000 } },
-      messages: { perConnection: 1000, rate: { limit: 1e9, windowMs: 60_000 } },
-      recipients: { perConnection: 1000, rate: { limit: 1e9, windowMs: 60_000 } },
-      authFailures: { limit: 5, windowMs: 60_000 },
-    }),
-  );
+  const policy = compose(limits(P0_LIMITS));
   const runs = { noop: [], policy: [] };
   for (let round = 0; round < 7; round++) {
     runs.noop.push(await hookCost(noop, 100_000));
