@@ -586,35 +586,21 @@ describe("describeServer (the start-up line's summary)", () => {
     expect(run("--auth-file", "users", "--auth-mechanisms", "PLAIN")).toBe(
       "SMTP, AUTH (none without TLS), size 33554432, handler Sink",
     );
+    const withTls = ["--tlscert", "cert.pem", "--tlskey", "key.pem", "--auth-file", "users"];
     // STARTTLS offered, not required: the rest once it is done.
     expect(
       run(
-        "--tlscert",
-        "cert.pem",
-        "--tlskey",
-        "key.pem",
+        ...withTls,
         "--no-requiretls",
-        "--auth-file",
-        "users",
         "--auth-mechanisms",
         "PLAIN,SCRAM-SHA-256,SCRAM-SHA-256-PLUS",
       ),
     ).toBe(
       "SMTP, STARTTLS offered, AUTH SCRAM-SHA-256, more after STARTTLS: PLAIN SCRAM-SHA-256-PLUS, size 33554432, handler Sink",
     );
-    expect(
-      run(
-        "--tlscert",
-        "cert.pem",
-        "--tlskey",
-        "key.pem",
-        "--auth-file",
-        "users",
-        "--auth-required",
-        "--auth-mechanisms",
-        "scram-sha-256",
-      ),
-    ).toBe("SMTP, STARTTLS required, AUTH required SCRAM-SHA-256, size 33554432, handler Sink");
+    expect(run(...withTls, "--auth-required", "--auth-mechanisms", "scram-sha-256")).toBe(
+      "SMTP, STARTTLS required, AUTH required SCRAM-SHA-256, size 33554432, handler Sink",
+    );
   });
 });
 
