@@ -130,7 +130,7 @@ export function saslContext(server: ServerContext): SaslContext {
   return {
     hostname: server.hostname,
     tls: server.session?.ssl ?? null,
-    // On request: an AbortController costs microseconds, and most connections never need one.
+    // On request: Node takes microseconds to make an AbortSignal, and most connections need none.
     get signal() {
       return server.signal;
     },
